@@ -1,0 +1,91 @@
+"""Errors raised by the domain layer.
+
+Each error carries the facts of the refusal as attributes (a reason code, the category, the
+rule and its legal basis) and a readable ``str()``. None of them knows about HTTP: the API
+layer maps error types to statuses in one table.
+
+No message ever contains a birth date or a resident identity number, so an error can be
+logged as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+BirthDateReason = Literal["in_future", "before_1900", "over_130"]
+ResidentIdReason = Literal["length", "characters", "region", "birth_date", "check_character"]
+ConsentRule = Literal[
+    "child_not_minor",
+    "guardian_not_adult",
+    "guardian_assurance_too_low",
+    "guardian_is_child",
+    "no_scopes",
+]
+
+
+class DomainError(Exception):
+    """Base class of every refusal the domain layer makes."""
+
+
+class ImplausibleBirthDate(DomainError):
+    """A birth date no living subject can have.
+
+    ``reason`` is ``"in_future"``, ``"before_1900"`` or ``"over_130"``.
+    """
+
+    def __init__(self, reason: BirthDateReason) -> None:
+        self.reason: BirthDateReason = reason
+        super().__init__(f"implausible birth date: {reason}")
+
+
+class InvalidResidentId(DomainError):
+    """A string that is not a well-formed GB 11643-1999 resident identity number.
+
+    ``reason`` is ``"length"``, ``"characters"``, ``"region"``, ``"birth_date"`` or
+    ``"check_character"``. The number itself is deliberately not kept.
+    """
+
+    def __init__(self, reason: ResidentIdReason) -> None:
+        self.reason: ResidentIdReason = reason
+        super().__init__(f"invalid resident identity number: {reason}")
+
+
+class BannedCategory(DomainError):
+    """A feature category the policy denies outright for a bracket; no consent can lift it."""
+
+    def __init__(self, category: str, bracket: str, rule: str, basis: str) -> None:
+        self.category = category
+        self.bracket = bracket
+        self.rule = rule
+        self.basis = basis
+        super().__init__(f"{category} is banned for {bracket} ({rule}, {basis})")
+
+
+class NotConsentable(DomainError):
+    """A category a guardian cannot consent to for a bracket (not marked C, or unknown)."""
+
+    def __init__(self, category: str, bracket: str) -> None:
+        self.category = category
+        self.bracket = bracket
+        super().__init__(f"{category} is not open to guardian consent for {bracket}")
+
+
+class ConsentNotAllowed(DomainError):
+    """A guardian consent request that breaks one of the rules of who may consent for whom.
+
+    ``rule`` is ``"child_not_minor"``, ``"guardian_not_adult"``,
+    ``"guardian_assurance_too_low"``, ``"guardian_is_child"`` or ``"no_scopes"``.
+    """
+
+    def __init__(self, rule: ConsentRule, detail: str) -> None:
+        self.rule: ConsentRule = rule
+        self.detail = detail
+        super().__init__(f"consent not allowed ({rule}): {detail}")
+
+
+class PolicyInvalid(DomainError):
+    """A policy document that cannot be loaded or breaks the policy schema."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(f"invalid policy: {detail}")
