@@ -38,14 +38,17 @@ _BRACKET_STARTS: tuple[tuple[int, Bracket], ...] = (
 
 
 def _anniversary(birth_date: date, year: int) -> date:
-    """Return the birthday anniversary in ``year``; 29 February falls on 28 February in common years."""
+    """Return the anniversary of ``birth_date`` in ``year``.
+
+    29 February falls on 28 February in common years.
+    """
     if birth_date.month == 2 and birth_date.day == 29 and not calendar.isleap(year):
         return date(year, 2, 28)
     return birth_date.replace(year=year)
 
 
 def _local_date(at: datetime, tz: ZoneInfo) -> date:
-    """Return the civil date of the instant ``at`` in ``tz``; raise ValueError if ``at`` is naive."""
+    """Return the civil date of the instant ``at`` in ``tz``; ValueError if ``at`` is naive."""
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("at must be a timezone-aware datetime")
     return at.astimezone(tz).date()

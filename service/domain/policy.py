@@ -118,7 +118,7 @@ class Policy:
 
     def __post_init__(self) -> None:
         consentable = {
-            bracket: frozenset(c for c, rule in self.rules[bracket].items() if rule.decision == "consent")
+            bracket: frozenset(c for c, r in self.rules[bracket].items() if r.decision == "consent")
             for bracket in Bracket
         }
         # Only consents to categories marked C change an answer, so the table holds one entry
@@ -197,12 +197,10 @@ def load_policy(path: Path | None = None) -> Policy:
     Raises PolicyInvalid if the file cannot be read, is not JSON, repeats a member name
     (a repeated cell would otherwise silently replace the first) or fails ``parse_policy``.
     """
+    packaged = resources.files("service.domain") / "policies" / f"{DEFAULT_POLICY_VERSION}.json"
+    source = path or packaged
     try:
-        if path is None:
-            packaged = resources.files("service.domain").joinpath("policies")
-            text = packaged.joinpath(f"{DEFAULT_POLICY_VERSION}.json").read_text(encoding="utf-8")
-        else:
-            text = path.read_text(encoding="utf-8")
+        text = source.read_text(encoding="utf-8")
         document = json.loads(text, object_pairs_hook=_object_without_repeats)
     except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError included
         raise PolicyInvalid(f"cannot load the policy file: {exc}") from exc
@@ -210,36 +208,32 @@ def load_policy(path: Path | None = None) -> Policy:
 
 
 def parse_policy(document: object) -> Policy:
-    """Build a Policy from a decoded policy document.
+    """Build a Policy from a decoded policy document, checking every member and cell.
 
-    Raises PolicyInvalid naming the first fault: a missing or unknown member, an empty text,
-    an empty list, a repeated id, a bracket or category without its cell, an unknown
-    decision, obligation, assurance or prerequisite, a ``deny`` without a reason (or with
-    obligations or ``min_assurance``), or a ``reason`` on anything but ``deny``.
+    Raises PolicyInvalid naming where the first fault is (``rules.minor.companion.basis``).
     """
-    top = _members(document, "policy", {"version", "categories", "requires", "obligations", "rules"})
+    top = _members(
+        document, "policy", {"version", "categories", "requires", "obligations", "rules"}
+    )
     categories = _described(top["categories"], "categories", "description")
     obligations = _described(top["obligations"], "obligations", "meaning", "basis")
     requires = _members(top["requires"], "requires", {"category", "meaning", "basis"})
-    if _text(requires["category"], "requires.category") not in categories:
+    requires = {name: _text(value, f"requires.{name}") for name, value in requires.items()}
+    if requires["category"] not in categories:
         raise PolicyInvalid(f"requires.category: unknown category {requires['category']!r}")
     rules_by_bracket = _members(top["rules"], "rules", {str(b) for b in Bracket})
-    rules = {}
+    rules: dict[Bracket, Mapping[str, Rule]] = {}
     for bracket in Bracket:
         cells = _members(rules_by_bracket[bracket], f"rules.{bracket}", set(categories))
         rules[bracket] = MappingProxyType(
-            {c: _rule(cells[c], f"rules.{bracket}.{c}", set(obligations)) for c in categories}
+            {c: _rule(cells[c], f"rules.{bracket}.{c}", tuple(obligations)) for c in categories}
         )
     return Policy(
         version=_text(top["version"], "version"),
         categories=tuple(categories),
         descriptions=MappingProxyType({c: item["description"] for c, item in categories.items()}),
         obligations=tuple(Obligation(**item) for item in obligations.values()),
-        requires=Prerequisite(
-            category=requires["category"],
-            meaning=_text(requires["meaning"], "requires.meaning"),
-            basis=_text(requires["basis"], "requires.basis"),
-        ),
+        requires=Prerequisite(**requires),
         rules=MappingProxyType(rules),
     )
 
@@ -289,7 +283,7 @@ def _described(value: object, where: str, *names: str) -> dict[str, dict[str, st
     return items
 
 
-def _rule(value: object, where: str, known_obligations: set[str]) -> Rule:
+def _rule(value: object, where: str, known_obligations: tuple[str, ...]) -> Rule:
     cell = _members(
         value, where, {"decision", "basis"}, frozenset({"obligations", "reason", "min_assurance"})
     )
@@ -298,11 +292,12 @@ def _rule(value: object, where: str, known_obligations: set[str]) -> Rule:
     obligations = cell.get("obligations", [])
     if not isinstance(obligations, list):
         raise PolicyInvalid(f"{where}.obligations: expected a list")
+    # Membership in tuples compares with ==, so a nested list is refused instead of raising.
     for obligation in obligations:
         if obligation not in known_obligations:
             raise PolicyInvalid(f"{where}.obligations: unknown obligation {obligation!r}")
     min_assurance = cell.get("min_assurance")
-    if min_assurance is not None and min_assurance not in {str(a) for a in Assurance}:
+    if min_assurance is not None and min_assurance not in tuple(str(a) for a in Assurance):
         raise PolicyInvalid(f"{where}.min_assurance: unknown assurance {min_assurance!r}")
     reason = None
     if cell["decision"] == "deny":

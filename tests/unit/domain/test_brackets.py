@@ -273,3 +273,16 @@ def test_an_implausible_birth_date_is_refused_with_its_reason(
     assert caught.value.reason == reason
     assert isinstance(caught.value, DomainError)
     assert reason in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda at: bracket_at(date(2026, 11, 28), at, SHANGHAI),
+        lambda at: next_bracket_change(date(2026, 11, 28), at, SHANGHAI),
+    ],
+    ids=["bracket_at", "next_bracket_change"],
+)
+def test_a_birth_date_after_the_local_date_has_no_bracket(call) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="before the birth date"):
+        call(shanghai(2026, 11, 27, 23, 59, 59))

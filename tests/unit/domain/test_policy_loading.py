@@ -164,6 +164,21 @@ FAULTS: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
         r"rules\.older\.companion\.obligations: unknown obligation 'nap_time'",
     ),
     (
+        "cell_obligation_not_text",
+        lambda d: cell(d, "minor", "companion").update(obligations=[["minor_mode"]]),
+        r"rules\.minor\.companion\.obligations: unknown obligation \['minor_mode'\]",
+    ),
+    (
+        "cell_decision_not_text",
+        lambda d: cell(d, "minor", "companion").update(decision=["allow"]),
+        r"rules\.minor\.companion\.decision: unknown decision \['allow'\]",
+    ),
+    (
+        "cell_min_assurance_not_text",
+        lambda d: cell(d, "adult", "virtual_intimacy").update(min_assurance={"level": 1}),
+        r"rules\.adult\.virtual_intimacy\.min_assurance: unknown assurance",
+    ),
+    (
         "cell_min_assurance_unknown",
         lambda d: cell(d, "adult", "virtual_intimacy").update(min_assurance="passport"),
         r"rules\.adult\.virtual_intimacy\.min_assurance: unknown assurance 'passport'",
