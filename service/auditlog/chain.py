@@ -1,0 +1,116 @@
+"""The hash rule of the consent log (CONTRACT.md §8).
+
+Each tenant has its own chain. Link ``seq`` carries ``hash = SHA-256(bytes.fromhex(prev) +
+JCS(event))`` where ``prev`` is the hash of link ``seq - 1``, or :data:`GENESIS` for seq 1.
+The store writer calls :func:`next_link`; the offline verifier calls :func:`link_hash` and
+:func:`check_event`, so both sides agree on one definition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import rfc8785
+
+GENESIS = "0" * 64
+
+EVENT_FIELDS: tuple[str, ...] = (
+    "type",
+    "consent_id",
+    "tenant",
+    "child_ref",
+    "guardian_ref",
+    "relationship",
+    "scopes",
+    "method",
+    "evidence_ref",
+    "notice_version",
+    "policy",
+    "occurred_at",
+    "recorded_at",
+    "client_id",
+)
+EVENT_TYPES: tuple[str, ...] = ("granted", "withdrawn", "expired", "subject_erased")
+
+_FIELD_SET = frozenset(EVENT_FIELDS)
+# Lowercase only: the contract writes hashes as hex, and one spelling per value keeps
+# string comparison of hashes meaningful.
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def is_hash(value: object) -> bool:
+    """Return whether ``value`` is a string of exactly 64 lowercase hex digits."""
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
+
+
+def check_event(event: object) -> None:
+    """Check that ``event`` has the shape of a consent-log event.
+
+    Raises ``ValueError`` naming the problem when ``event`` is not a mapping, its keys are
+    not exactly :data:`EVENT_FIELDS`, its ``type`` is not one of :data:`EVENT_TYPES`, or its
+    ``tenant`` is not a non-empty string. Value types of the other fields are the writer's
+    business; the hash covers them whatever they are.
+    """
+    if not isinstance(event, Mapping):
+        raise ValueError("event is not a JSON object")
+    if event.keys() != _FIELD_SET:
+        missing = sorted(_FIELD_SET - event.keys())
+        extra = sorted(set(event.keys()) - _FIELD_SET)
+        raise ValueError(f"event fields wrong: missing {missing}, unexpected {extra}")
+    if event["type"] not in EVENT_TYPES:
+        raise ValueError(f"event type {event['type']!r} is not one of {list(EVENT_TYPES)}")
+    tenant = event["tenant"]
+    if not isinstance(tenant, str) or not tenant:
+        raise ValueError("event tenant is not a non-empty string")
+
+
+def canonical(event: Mapping[str, Any]) -> bytes:
+    """Return the RFC 8785 (JCS) serialisation of ``event``.
+
+    Raises ``rfc8785.CanonicalizationError`` (a ``ValueError``) for values JCS cannot
+    represent: integers beyond 2**53 - 1, NaN or infinite floats, lone surrogates.
+    """
+    # rfc8785 recognises objects by isinstance(dict); copy so any Mapping is accepted.
+    return rfc8785.dumps(dict(event))
+
+
+def link_hash(prev: str, event: Mapping[str, Any]) -> str:
+    """Return the hex SHA-256 of ``bytes.fromhex(prev) + canonical(event)``.
+
+    Raises ``ValueError`` when ``prev`` is not 64 lowercase hex digits, or when ``event``
+    cannot be canonicalised (see :func:`canonical`).
+    """
+    if not is_hash(prev):
+        raise ValueError("prev must be 64 lowercase hex digits")
+    return hashlib.sha256(bytes.fromhex(prev) + canonical(event)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Link:
+    """One link of a tenant's chain, as the store keeps it."""
+
+    seq: int
+    event: dict[str, Any]
+    prev: str
+    hash: str
+
+
+def next_link(seq_head: int, head: str, event: Mapping[str, Any]) -> Link:
+    """Return the link that follows a chain whose tip is ``(seq_head, head)``.
+
+    For an empty chain pass ``(0, GENESIS)``. Raises ``ValueError`` when ``seq_head`` is
+    negative, when ``head`` is not a hash or does not match ``seq_head`` (GENESIS if and
+    only if ``seq_head == 0``), or when the event fails :func:`check_event` or cannot be
+    canonicalised.
+    """
+    if isinstance(seq_head, bool) or not isinstance(seq_head, int) or seq_head < 0:
+        raise ValueError("seq_head must be a non-negative integer")
+    if (seq_head == 0) != (head == GENESIS):
+        raise ValueError("head must be GENESIS exactly when seq_head is 0")
+    check_event(event)
+    plain = dict(event)
+    return Link(seq=seq_head + 1, event=plain, prev=head, hash=link_hash(head, plain))
