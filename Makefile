@@ -1,0 +1,38 @@
+# agegate: `make run` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PERF_VENV := .venv-perf
+PERF_STAMP := $(PERF_VENV)/.installed
+export AGEGATE_DATABASE_URL ?= sqlite:///var/agegate.db
+
+.PHONY: run test migrate bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/agegate db upgrade
+
+run: migrate
+	$(BIN)/agegate serve --host 127.0.0.1 --port 8000
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# Locust lives in its own venv: its pytest plugin must never reach the test environment.
+$(PERF_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(PERF_VENV)
+	$(PERF_VENV)/bin/pip install --quiet --upgrade pip
+	$(PERF_VENV)/bin/pip install --quiet -e '.[perf]'
+	touch $(PERF_STAMP)
+
+bench: $(PERF_STAMP)
+	$(PERF_VENV)/bin/python perf/run_all.py
+
+clean:
+	rm -rf $(VENV) $(PERF_VENV) var/agegate.db*

@@ -1,0 +1,88 @@
+"""Regulators' endpoints (CONTRACT §8): the consent-log export and the summary report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, request, stream_with_context
+from marshmallow import Schema, fields, validate
+
+from service.api.auth import require_scope
+from service.auditlog.export import checkpoint_claims, checkpoint_line, event_line, sign_checkpoint
+from service.domain.brackets import Bracket, bracket_at
+from service.runtime import Runtime
+from service.store import audit_log, reports
+from service.store import subjects as subject_store
+from service.store.db import transaction
+from service.store.models import Subject
+
+blueprint = Blueprint("audit", __name__)
+
+# The Interim Measures: a security assessment is due once registered users exceed 1,000,000.
+SECURITY_ASSESSMENT_USERS = 1_000_000
+
+
+class ExportQuery(Schema):
+    tenant = fields.String(validate=validate.Length(min=1, max=128))
+    since = fields.AwareDateTime(format="iso")
+    until = fields.AwareDateTime(format="iso")
+
+
+class SummaryQuery(Schema):
+    tenant = fields.String(validate=validate.Length(min=1, max=128))
+
+
+def _runtime() -> Runtime:
+    return current_app.extensions["agegate"]  # type: ignore[no-any-return]
+
+
+@blueprint.get("/v1/audit/consent-log")
+@require_scope("audit:export")
+def export_consent_log() -> Response:
+    """Stream the tenant's log window as NDJSON, closed by a signed checkpoint."""
+    runtime = _runtime()
+    query = ExportQuery().load(request.args.to_dict())
+    tenant = query.get("tenant", g.caller.tenant)
+    since, until = query.get("since"), query.get("until")
+    snapshot = runtime.parts["keyring"].snapshot()
+
+    def lines() -> Iterator[bytes]:
+        with transaction(runtime.sessions) as session:
+            seq, head = audit_log.head_before(session, tenant, since)
+            count = 0
+            for entry in audit_log.entries(session, tenant, since, until):
+                yield event_line(entry.seq, json.loads(entry.event), entry.prev, entry.hash)
+                seq, head, count = entry.seq, entry.hash, count + 1
+        claims = checkpoint_claims(
+            issuer=runtime.settings.issuer, tenant=tenant, seq=seq, head=head, count=count,
+            iat=int(runtime.clock().timestamp()),
+        )
+        yield checkpoint_line(seq=seq, head=head, count=count, jws=sign_checkpoint(claims, snapshot.private_key, snapshot.kid))
+
+    return Response(stream_with_context(lines()), mimetype="application/x-ndjson")
+
+
+@blueprint.get("/v1/reports/summary")
+@require_scope("audit:export")
+def summary() -> dict[str, Any]:
+    runtime = _runtime()
+    tenant = SummaryQuery().load(request.args.to_dict()).get("tenant", g.caller.tenant)
+    now, tz = runtime.clock(), runtime.settings.timezone
+
+    def bracket_of(subject: Subject) -> str:
+        return bracket_at(subject_store.birth_date_of(runtime.kek, subject), now, tz).value
+
+    with transaction(runtime.sessions) as session:
+        total = reports.subjects_total(session, tenant)
+        by_bracket = reports.count_by(session, tenant, bracket_of)
+        consents = reports.consent_counts(session, tenant, now)
+    return {
+        "tenant": tenant,
+        "subjects_total": total,
+        "by_bracket": {b.value: by_bracket.get(b.value, 0) for b in Bracket},
+        "consents_active": consents["active"],
+        "consents_withdrawn": consents["withdrawn"],
+        "security_assessment_required": total > SECURITY_ASSESSMENT_USERS,
+    }

@@ -1,0 +1,178 @@
+"""Age tokens (CONTRACT §6): issuance, online verification and the published documents."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timezone
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, json, request
+from marshmallow import Schema, fields, validate
+from werkzeug.exceptions import NotFound as HTTPNotFound
+
+from service.api.auth import require_scope
+from service.api.bodies import load
+from service.api.schemas import ref_field
+from service.domain.brackets import Bracket
+from service.domain.evidence import Assurance
+from service.runtime import Runtime
+from service.store import consents as consent_store
+from service.store import subjects as subject_store
+from service.store.db import transaction
+from service.tokens.issue import TokenSubject, issue_token
+from service.tokens.keys import Keyring
+from service.tokens.status_lists import status_list_token
+from service.verifier import MAX_TOKEN_BYTES, TOKEN_TYPE, InvalidToken
+
+blueprint = Blueprint("tokens", __name__)
+
+# Published documents change only on key rotation or a new policy: let caches keep them briefly.
+_PUBLISHED_MAX_AGE = 300
+
+
+class IssueSchema(Schema):
+    subject_ref = ref_field(required=True)
+    audience = ref_field(required=True)
+    ttl = fields.Integer(strict=True, validate=validate.Range(min=1, max=86_400))
+
+
+class VerifySchema(Schema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TOKEN_BYTES * 2))
+    feature = fields.String(validate=validate.Length(min=1, max=64))
+
+
+def _runtime() -> Runtime:
+    return current_app.extensions["agegate"]  # type: ignore[no-any-return]
+
+
+def _keyring(runtime: Runtime) -> Keyring:
+    return runtime.parts["keyring"]  # type: ignore[no-any-return]
+
+
+def _cacheable(document: Any, max_age: int = _PUBLISHED_MAX_AGE, mimetype: str = "application/json") -> Response:
+    """A response with a strong ETag; answers 304 to a matching If-None-Match."""
+    body = document if isinstance(document, str) else json.dumps(document)
+    response = Response(body, mimetype=mimetype)
+    response.set_etag(hashlib.sha256(body.encode()).hexdigest()[:32])
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    return response.make_conditional(request)
+
+
+@blueprint.get("/.well-known/jwks.json")
+def jwks() -> Response:
+    return _cacheable(_keyring(_runtime()).snapshot().jwks, max_age=60)
+
+
+@blueprint.get("/.well-known/agegate")
+def discovery() -> Response:
+    runtime = _runtime()
+    issuer = runtime.settings.issuer
+    return _cacheable(
+        {
+            "issuer": issuer,
+            "jwks_uri": f"{issuer}/.well-known/jwks.json",
+            "policy_uri": f"{issuer}/v1/policy",
+            "token_endpoint": f"{issuer}/oauth/token",
+            "status_list_uri_prefix": f"{issuer}/v1/status-lists/",
+            "brackets": [b.value for b in Bracket],
+            "feature_categories": list(runtime.policy.categories),
+            "token_type": TOKEN_TYPE,
+            "status_ttl": runtime.settings.status_ttl,
+        }
+    )
+
+
+@blueprint.get("/v1/policy")
+def policy() -> Response:
+    return _cacheable(_runtime().policy.document())
+
+
+@blueprint.get("/v1/status-lists/<int:list_id>")
+def status_list(list_id: int) -> Response:
+    runtime = _runtime()
+    with transaction(runtime.sessions) as session:
+        served = status_list_token(
+            session,
+            _keyring(runtime).snapshot(),
+            issuer=runtime.settings.issuer,
+            list_id=list_id,
+            ttl=runtime.settings.status_ttl,
+            now=runtime.clock(),
+        )
+    response = Response(served.token, mimetype="application/statuslist+jwt")
+    response.set_etag(served.etag)
+    # A verifier keeps a list until its own exp (iat + ttl); half a ttl in a shared cache keeps
+    # the whole path within one ttl of a revocation.
+    response.headers["Cache-Control"] = f"public, max-age={max(1, runtime.settings.status_ttl // 2)}"
+    return response.make_conditional(request)
+
+
+@blueprint.post("/v1/tokens")
+@require_scope("tokens:issue")
+def issue() -> tuple[dict[str, Any], int]:
+    runtime = _runtime()
+    body = load(IssueSchema())
+    now = runtime.clock()
+    with transaction(runtime.sessions) as session:
+        subject = subject_store.get_subject(session, g.caller.tenant, body["subject_ref"])
+        active = consent_store.active_for_child(session, g.caller.tenant, subject.subject_ref, now)
+        token_subject = TokenSubject(
+            subject_ref=subject.subject_ref,
+            birth_date=subject_store.birth_date_of(runtime.kek, subject),
+            assurance=Assurance(subject.assurance),
+            verified_at=subject.verified_at,
+            status_list_id=subject.status_list_id,
+            status_idx=subject.status_idx,
+            consented_scopes=active.scopes,
+            consent_ids=active.consent_ids,
+            consents_expire_at=active.earliest_expiry,
+        )
+    snapshot = _keyring(runtime).snapshot()
+    issued = issue_token(
+        token_subject,
+        policy=runtime.policy,
+        issuer=runtime.settings.issuer,
+        audience=body["audience"],
+        ttl=min(body.get("ttl", runtime.settings.token_ttl), runtime.settings.token_ttl),
+        now=now,
+        tz=runtime.settings.timezone,
+        kid=snapshot.kid,
+        private_key=snapshot.private_key,
+    )
+    return {
+        "token": issued.token,
+        "expires_at": issued.expires_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "age_bracket": issued.claims["age_bracket"],
+        "features": issued.claims["features"],
+    }, 201
+
+
+@blueprint.post("/v1/tokens/verify")
+@require_scope("tokens:verify")
+def verify() -> dict[str, Any]:
+    """The offline verifier's checks, run here for services that cannot verify themselves."""
+    runtime = _runtime()
+    body = load(VerifySchema())
+    if g.caller.audience is None:
+        return {"active": False, "reason": "no_audience_registered"}
+    verifier = runtime.parts["online_verifier"](g.caller.audience)
+    try:
+        claims = verifier.verify(body["token"])
+    except InvalidToken as error:
+        return {"active": False, "reason": error.reason}
+    answer: dict[str, Any] = {
+        "active": True,
+        "sub": claims["sub"],
+        "age_bracket": claims["age_bracket"],
+        "assurance": claims["assurance"],
+        "policy": claims["policy"],
+        "exp": claims["exp"],
+    }
+    if "feature" in body:
+        decision = verifier.gate(body["token"], body["feature"])
+        answer.update(decision=decision.decision, obligations=list(decision.obligations))
+        if decision.reason is not None:
+            answer["reason"] = decision.reason
+    else:
+        answer["features"] = claims["features"]
+    return answer

@@ -1,0 +1,45 @@
+"""The application factory: wiring only."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from service.config import Settings
+from service.domain.policy import load_policy
+from service.kek import KeyEncryptionKey
+from service.runtime import Runtime
+from service.store.db import make_engine, make_sessionmaker
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(settings: Settings | None = None, *, bind: object | None = None, runtime: Runtime | None = None) -> Flask:
+    """Build the service. Tests pass `runtime` (a connection-bound session factory, a fake clock)."""
+    from service.api import register_blueprints
+    from service.api.auth import init_oauth
+    from service.api.ops import init_metrics
+    from service.api.problems import init_problems
+
+    if runtime is None:
+        settings = settings or Settings.from_env()
+        engine = make_engine(settings.database_url)
+        runtime = Runtime(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(bind or engine),
+            kek=KeyEncryptionKey(settings.kek),
+            policy=load_policy(),
+        )
+    app = Flask("agegate")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["agegate"] = runtime
+    app.extensions["agegate.sessions"] = runtime.sessions
+    init_problems(app)
+    init_metrics(app)
+    init_oauth(app)
+    register_blueprints(app, runtime)
+    logging.getLogger("agegate").setLevel(logging.INFO)
+    return app

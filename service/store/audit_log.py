@@ -1,0 +1,114 @@
+"""Appending to and reading a tenant's hash-chained consent log (CONTRACT §8).
+
+Appends lock the tenant's head row, so one tenant's writers queue behind each other while
+other tenants write in parallel; the chain can neither fork nor gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from service.auditlog.chain import GENESIS, canonical, link_hash
+from service.store.models import Consent, ConsentLogEntry, LogHead
+
+
+def timestamp(at: datetime) -> str:
+    """RFC 3339 in UTC with a Z, the one spelling of instants in the log."""
+    return at.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def consent_event(kind: str, consent: Consent, *, occurred_at: datetime, client_id: str | None) -> dict[str, Any]:
+    """The logged event for `consent`: refs and metadata only, no personal fields.
+
+    `recorded_at` is filled in by append(), under the tenant's lock.
+    """
+    return {
+        "type": kind,
+        "consent_id": consent.consent_id,
+        "tenant": consent.tenant,
+        "child_ref": consent.child_ref,
+        "guardian_ref": consent.guardian_ref,
+        "relationship": consent.relationship,
+        "scopes": consent.scopes.split(),
+        "method": consent.method,
+        "evidence_ref": consent.evidence_ref,
+        "notice_version": consent.notice_version,
+        "policy": consent.policy,
+        "occurred_at": timestamp(occurred_at),
+        "recorded_at": None,
+        "client_id": client_id,
+    }
+
+
+def _lock_head(session: Session, tenant: str) -> LogHead:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(LogHead).values(tenant=tenant, seq=0, hash=GENESIS).on_conflict_do_nothing(index_elements=["tenant"])
+    )
+    head = session.scalars(
+        select(LogHead).where(LogHead.tenant == tenant).with_for_update().execution_options(populate_existing=True)
+    ).one()
+    return head
+
+
+def append(session: Session, tenant: str, events: Sequence[dict[str, Any]], now: datetime) -> int:
+    """Chain `events` onto the tenant's log in this transaction; returns the last seq.
+
+    Each event's `recorded_at` is set here, never earlier than the previous entry's, so
+    that seq order and recorded_at order agree and a since/until window has no holes.
+    """
+    head = _lock_head(session, tenant)
+    seq, prev = head.seq, head.hash
+    recorded_at = now if head.recorded_at is None else max(now, head.recorded_at)
+    for event in events:
+        event["recorded_at"] = timestamp(recorded_at)
+        seq += 1
+        digest = link_hash(prev, event)
+        session.add(
+            ConsentLogEntry(
+                tenant=tenant, seq=seq, event=canonical(event).decode(), prev=prev, hash=digest, recorded_at=recorded_at
+            )
+        )
+        prev = digest
+    head.seq, head.hash, head.recorded_at = seq, prev, recorded_at
+    session.flush()
+    return seq
+
+
+def head_before(session: Session, tenant: str, since: datetime | None) -> tuple[int, str]:
+    """(seq, hash) of the last entry recorded before `since` (0 and GENESIS if none)."""
+    if since is None:
+        return 0, GENESIS
+    row = session.execute(
+        select(ConsentLogEntry.seq, ConsentLogEntry.hash)
+        .where(ConsentLogEntry.tenant == tenant, ConsentLogEntry.recorded_at < since)
+        .order_by(ConsentLogEntry.seq.desc())
+        .limit(1)
+    ).first()
+    return (0, GENESIS) if row is None else (row[0], row[1])
+
+
+def entries(
+    session: Session, tenant: str, since: datetime | None, until: datetime | None, batch: int = 5000
+) -> Iterator[ConsentLogEntry]:
+    """Entries in seq order, fetched in keyset-paginated batches so memory stays flat."""
+    after = 0
+    while True:
+        query = select(ConsentLogEntry).where(ConsentLogEntry.tenant == tenant, ConsentLogEntry.seq > after)
+        if since is not None:
+            query = query.where(ConsentLogEntry.recorded_at >= since)
+        if until is not None:
+            query = query.where(ConsentLogEntry.recorded_at < until)
+        rows = list(session.scalars(query.order_by(ConsentLogEntry.seq).limit(batch)))
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1].seq
+        session.expunge_all()

@@ -1,0 +1,208 @@
+"""Guardian consents: granted rows and ending rows, never updated; status is derived.
+
+Every change appends its event to the tenant's consent log in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from service.domain.consent import ConsentStatus, consent_status
+from service.store import audit_log, status
+from service.store.errors import Conflict, NotFound
+from service.store.models import Consent, ConsentEnding, Subject
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """A consent with its derived status at the instant it was read."""
+
+    consent: Consent
+    ending: ConsentEnding | None
+    status: ConsentStatus
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.consent.scopes.split()
+
+
+def _record(consent: Consent, ending: ConsentEnding | None, now: datetime) -> ConsentRecord:
+    kind = None if ending is None else ("withdrawn" if ending.kind == "subject_erased" else ending.kind)
+    return ConsentRecord(consent, ending, consent_status(expires_at=consent.expires_at, ended_kind=kind, at=now))
+
+
+def _with_endings(session: Session, query) -> list[tuple[Consent, ConsentEnding | None]]:  # type: ignore[no-untyped-def]
+    rows = session.execute(
+        query.add_columns(ConsentEnding).outerjoin(ConsentEnding, ConsentEnding.consent_id == Consent.consent_id)
+    ).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+def grant(
+    session: Session,
+    *,
+    tenant: str,
+    client_id: str,
+    child_ref: str,
+    guardian_ref: str,
+    relationship: str,
+    scopes: Iterable[str],
+    method: str,
+    evidence_ref: str,
+    notice_version: str,
+    policy_version: str,
+    expires_at: datetime | None,
+    now: datetime,
+) -> ConsentRecord:
+    """Record a consent (already checked against the policy) and log `granted`."""
+    consent = Consent(
+        consent_id=str(uuid.uuid4()),
+        tenant=tenant,
+        child_ref=child_ref,
+        guardian_ref=guardian_ref,
+        relationship=relationship,
+        scopes=" ".join(dict.fromkeys(scopes)),
+        method=method,
+        evidence_ref=evidence_ref,
+        notice_version=notice_version,
+        policy=policy_version,
+        expires_at=expires_at,
+        granted_at=now,
+        client_id=client_id,
+    )
+    session.add(consent)
+    session.flush()
+    audit_log.append(session, tenant, [audit_log.consent_event("granted", consent, occurred_at=now, client_id=client_id)], now)
+    return _record(consent, None, now)
+
+
+def get(session: Session, tenant: str, consent_id: str, now: datetime) -> ConsentRecord:
+    """One consent of the tenant; raises NotFound."""
+    found = _with_endings(session, select(Consent).where(Consent.tenant == tenant, Consent.consent_id == consent_id))
+    if not found:
+        raise NotFound("consent", consent_id)
+    return _record(*found[0], now)
+
+
+def _end(session: Session, consent: Consent, *, kind: str, at: datetime, reason: str | None, client_id: str | None, now: datetime) -> ConsentEnding:
+    ending = ConsentEnding(consent_id=consent.consent_id, kind=kind, reason=reason, ended_at=at, client_id=client_id)
+    session.add(ending)
+    session.flush()
+    audit_log.append(session, consent.tenant, [audit_log.consent_event(kind, consent, occurred_at=at, client_id=client_id)], now)
+    return ending
+
+
+def _revoke_child_tokens(session: Session, consent: Consent, now: datetime) -> None:
+    child = session.scalar(
+        select(Subject).where(Subject.tenant == consent.tenant, Subject.subject_ref == consent.child_ref).with_for_update()
+    )
+    if child is not None:  # an erased child has no live tokens left
+        status.revoke_subject_tokens(session, child, now)
+
+
+def withdraw(session: Session, *, tenant: str, consent_id: str, reason: str | None, client_id: str, now: datetime) -> ConsentRecord:
+    """Withdraw a consent, log `withdrawn` and revoke the child's live tokens, all at once.
+
+    Withdrawing an already withdrawn consent changes nothing and answers as before; a consent
+    that has expired or whose subject was erased is a Conflict. Raises NotFound.
+    """
+    record = get(session, tenant, consent_id, now)
+    if record.ending is not None and record.ending.kind == "withdrawn":
+        return record
+    if record.status is not ConsentStatus.ACTIVE:
+        raise Conflict("consent_ended", f"the consent has already ended ({record.status.value})")
+    ending = _end(session, record.consent, kind="withdrawn", at=now, reason=reason, client_id=client_id, now=now)
+    _revoke_child_tokens(session, record.consent, now)
+    return _record(record.consent, ending, now)
+
+
+def for_child(session: Session, tenant: str, child_ref: str, now: datetime) -> list[ConsentRecord]:
+    """The child's consents, oldest first."""
+    query = select(Consent).where(Consent.tenant == tenant, Consent.child_ref == child_ref).order_by(Consent.granted_at, Consent.consent_id)
+    return [_record(c, e, now) for c, e in _with_endings(session, query)]
+
+
+@dataclass(frozen=True)
+class SubjectConsent:
+    consent_id: str
+    scopes: list[str]
+    status: ConsentStatus
+    role: str  # "child" or "guardian"
+
+
+def of_subject(session: Session, tenant: str, subject_ref: str, now: datetime) -> list[SubjectConsent]:
+    """Consents in which the subject is the child or the guardian."""
+    query = (
+        select(Consent)
+        .where(Consent.tenant == tenant, or_(Consent.child_ref == subject_ref, Consent.guardian_ref == subject_ref))
+        .order_by(Consent.granted_at, Consent.consent_id)
+    )
+    return [
+        SubjectConsent(r.consent.consent_id, r.scopes, r.status, "child" if r.consent.child_ref == subject_ref else "guardian")
+        for r in (_record(c, e, now) for c, e in _with_endings(session, query))
+    ]
+
+
+@dataclass(frozen=True)
+class ActiveConsents:
+    scopes: frozenset[str]
+    consent_ids: tuple[str, ...]
+    earliest_expiry: datetime | None
+
+
+def active_for_child(session: Session, tenant: str, child_ref: str, now: datetime) -> ActiveConsents:
+    """What the child's active consents cover, for deciding a token's features (one query)."""
+    active = [r for r in for_child(session, tenant, child_ref, now) if r.status is ConsentStatus.ACTIVE]
+    expiries = [r.consent.expires_at for r in active if r.consent.expires_at is not None]
+    return ActiveConsents(
+        frozenset(s for r in active for s in r.scopes),
+        tuple(r.consent.consent_id for r in active),
+        min(expiries, default=None),
+    )
+
+
+def expire_due(session: Session, now: datetime, *, tenant: str | None = None, child_ref: str | None = None) -> int:
+    """Record an `expired` ending and event for every consent past `expires_at` without one.
+
+    Idempotent; run by `agegate consents expire` (cron) and lazily on the consent paths.
+    Returns how many it recorded.
+    """
+    query = (
+        select(Consent)
+        .outerjoin(ConsentEnding, ConsentEnding.consent_id == Consent.consent_id)
+        .where(ConsentEnding.consent_id.is_(None), Consent.expires_at.is_not(None), Consent.expires_at <= now)
+        .order_by(Consent.tenant, Consent.expires_at)
+    )
+    if tenant is not None:
+        query = query.where(Consent.tenant == tenant)
+    if child_ref is not None:
+        query = query.where(Consent.child_ref == child_ref)
+    due = list(session.scalars(query))
+    for consent in due:
+        assert consent.expires_at is not None
+        _end(session, consent, kind="expired", at=consent.expires_at, reason=None, client_id=None, now=now)
+    return len(due)
+
+
+def end_for_erased_subject(session: Session, *, tenant: str, subject_ref: str, client_id: str, now: datetime) -> int:
+    """End the erased subject's active consents with `subject_erased` events.
+
+    A guardian's erasure also revokes the children's tokens that relied on those consents.
+    Returns how many consents it ended.
+    """
+    query = select(Consent).where(Consent.tenant == tenant, or_(Consent.child_ref == subject_ref, Consent.guardian_ref == subject_ref))
+    ended = 0
+    for consent, ending in _with_endings(session, query.order_by(Consent.granted_at, Consent.consent_id)):
+        if _record(consent, ending, now).status is not ConsentStatus.ACTIVE:
+            continue
+        _end(session, consent, kind="subject_erased", at=now, reason=None, client_id=client_id, now=now)
+        if consent.child_ref != subject_ref:
+            _revoke_child_tokens(session, consent, now)
+        ended += 1
+    return ended

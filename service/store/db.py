@@ -1,0 +1,77 @@
+"""Engine and session factory, built from Settings (never at import time)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached; callers answer 503 and retry later."""
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """Create the engine for `url`; SQLite gets the pragmas and transaction fix it needs."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        _fix_sqlite_transactions(engine)
+        return engine
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,  # a restarted Postgres leaves dead pooled connections behind
+        pool_timeout=5,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def _fix_sqlite_transactions(engine: Engine) -> None:
+    """Let SQLAlchemy, not pysqlite, emit BEGIN, so SAVEPOINT and rollback work as on Postgres.
+
+    Python 3.11's sqlite3 module begins transactions lazily on its own; SQLAlchemy's docs
+    ("Serializable isolation / Savepoints / Transactional DDL") give this recipe.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # type: ignore[no-untyped-def]
+        # IMMEDIATE takes the write lock up front: two writers never deadlock upgrading a read lock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_sessionmaker(bind: object) -> sessionmaker[Session]:
+    return sessionmaker(bind=bind, expire_on_commit=False)  # type: ignore[call-overload]
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back everything on any error."""
+    with factory() as session, session.begin():
+        yield session
+
+
+def wait_for_database(engine: Engine, seconds: float) -> None:
+    """Return once `engine` answers SELECT 1; raise DatabaseUnavailable after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return
+        except OperationalError as exc:
+            if time.monotonic() >= deadline:
+                raise DatabaseUnavailable(str(exc.orig).splitlines()[0] if exc.orig else "unreachable") from exc
+            time.sleep(0.5)

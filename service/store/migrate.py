@@ -1,0 +1,37 @@
+"""Alembic driven from code: `agegate db upgrade` and the tests build the Config here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection
+
+
+def migrations_dir() -> Path:
+    """The migrations folder, in a checkout (beside service/) or an image (AGEGATE_MIGRATIONS)."""
+    import os
+
+    override = os.environ.get("AGEGATE_MIGRATIONS")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[2] / "migrations"
+
+
+def alembic_config(url: str, connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    # ConfigParser interpolation would choke on a '%' in a password
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(url: str, revision: str = "head", connection: Connection | None = None) -> None:
+    command.upgrade(alembic_config(url, connection), revision)
+
+
+def downgrade(url: str, revision: str = "base", connection: Connection | None = None) -> None:
+    command.downgrade(alembic_config(url, connection), revision)

@@ -1,0 +1,169 @@
+"""Tables. Personal fields are ciphertext or keyed hashes; consent rows are never updated."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.store.base import Base, UTCDateTime
+
+
+class Client(Base):
+    """An OAuth2 client of the service; the secret is kept only as a SHA-256 digest."""
+
+    __tablename__ = "clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(String(500))
+    audience: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AccessToken(Base):
+    """An issued bearer token, kept as a SHA-256 digest so a database leak grants nothing."""
+
+    __tablename__ = "access_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"), index=True)
+    scopes: Mapped[str] = mapped_column(String(500))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class Subject(Base):
+    """One end user of a tenant. Erasure deletes the row; consent-log events stay."""
+
+    __tablename__ = "subjects"
+    __table_args__ = (
+        UniqueConstraint("tenant", "subject_ref"),
+        Index("ix_subjects_tenant_resident_id_hmac", "tenant", "resident_id_hmac"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    subject_ref: Mapped[str] = mapped_column(String(128))
+    # AES-GCM ciphertext of the ISO birth date, bound to (tenant, subject_ref) as associated data
+    birth_date_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    assurance: Mapped[str] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(20))
+    # HMAC of the resident ID number, for duplicate detection; the number itself is never stored
+    resident_id_hmac: Mapped[str | None] = mapped_column(String(64))
+    attester: Mapped[str | None] = mapped_column(String(200))
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The status-list slot shared by all of this subject's live tokens; a revocation sets the
+    # bit of this slot and gives the subject a fresh one.
+    status_list_id: Mapped[int] = mapped_column(ForeignKey("status_lists.id"))
+    status_idx: Mapped[int] = mapped_column(Integer)
+
+
+class SigningKey(Base):
+    """An Ed25519 token-signing key; the private half is encrypted under the KEK."""
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    private_key_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    public_jwk: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # Set when a newer key takes over; the key stays published until every token it signed expired.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    publish_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class StatusList(Base):
+    """One Token Status List; indexes are handed out once, in order, and never reused."""
+
+    __tablename__ = "status_lists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    capacity: Mapped[int] = mapped_column(Integer)
+    next_idx: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StatusRevocation(Base):
+    """A set bit: the slot's tokens are invalid (status 1)."""
+
+    __tablename__ = "status_revocations"
+
+    list_id: Mapped[int] = mapped_column(ForeignKey("status_lists.id"), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Consent(Base):
+    """A guardian consent as granted. Never updated: its end is a ConsentEnding row."""
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_tenant_child_ref", "tenant", "child_ref"),)
+
+    consent_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    child_ref: Mapped[str] = mapped_column(String(128))
+    guardian_ref: Mapped[str] = mapped_column(String(128), index=True)
+    relationship: Mapped[str] = mapped_column(String(20))
+    scopes: Mapped[str] = mapped_column(String(500))  # space-separated feature categories
+    method: Mapped[str] = mapped_column(String(64))
+    evidence_ref: Mapped[str] = mapped_column(String(200))
+    notice_version: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(String(32))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    client_id: Mapped[str] = mapped_column(String(64))
+
+
+class ConsentEnding(Base):
+    """How and when a consent stopped counting: withdrawn, expired, or its subject erased."""
+
+    __tablename__ = "consent_endings"
+
+    consent_id: Mapped[str] = mapped_column(ForeignKey("consents.consent_id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    client_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a client's Idempotency-Key, replayed for a repeat of the same request."""
+
+    __tablename__ = "idempotency_keys"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class ConsentLogEntry(Base):
+    """One link of a tenant's hash chain. Append-only; Postgres refuses UPDATE and DELETE."""
+
+    __tablename__ = "consent_log"
+    __table_args__ = (Index("ix_consent_log_tenant_recorded_at", "tenant", "recorded_at"),)
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event: Mapped[str] = mapped_column(Text)  # the event as JSON, exactly as hashed
+    prev: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LogHead(Base):
+    """The tip of a tenant's chain; locking this row serialises that tenant's writers only."""
+
+    __tablename__ = "consent_log_heads"
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,131 @@
+"""Subjects: registration with evidence, assurance upgrades, reads and erasure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from service.domain.evidence import Assurance
+from service.kek import KeyEncryptionKey
+from service.store import status
+from service.store.errors import Conflict, NotFound
+from service.store.models import Subject
+
+_BIRTH_DATE = "birth-date"
+
+
+@dataclass(frozen=True)
+class AcceptedEvidence:
+    """Evidence that passed its checks: what it proves, and how strongly."""
+
+    birth_date: date
+    assurance: Assurance
+    method: str
+    resident_id_hmac: str | None = None
+    attester: str | None = None
+
+
+def _context(tenant: str, subject_ref: str) -> bytes:
+    return f"{tenant}\x00{subject_ref}".encode()
+
+
+def birth_date_of(kek: KeyEncryptionKey, subject: Subject) -> date:
+    """Decrypt a subject's birth date; raises service.kek.Undecryptable on a wrong KEK."""
+    plain = kek.open(_BIRTH_DATE, subject.birth_date_enc, _context(subject.tenant, subject.subject_ref))
+    return date.fromisoformat(plain.decode())
+
+
+def get_subject(session: Session, tenant: str, subject_ref: str, *, for_update: bool = False) -> Subject:
+    """The tenant's subject; raises NotFound."""
+    query = select(Subject).where(Subject.tenant == tenant, Subject.subject_ref == subject_ref)
+    if for_update:
+        query = query.with_for_update()
+    subject = session.scalar(query)
+    if subject is None:
+        raise NotFound("subject", subject_ref)
+    return subject
+
+
+def register_subject(
+    session: Session,
+    kek: KeyEncryptionKey,
+    *,
+    tenant: str,
+    subject_ref: str,
+    evidence: AcceptedEvidence,
+    now: datetime,
+) -> tuple[Subject, bool]:
+    """Create the subject, or reconcile new evidence with what is recorded.
+
+    Returns (subject, created). Same birth date: the stronger assurance wins (an upgrade).
+    Another birth date: accepted only from strictly stronger evidence, which also revokes
+    the subject's live tokens since their bracket may be wrong; otherwise Conflict.
+    A resident ID already used by another subject of the tenant is a Conflict too.
+    """
+    if evidence.resident_id_hmac is not None:
+        owner = session.scalar(
+            select(Subject.subject_ref).where(
+                Subject.tenant == tenant,
+                Subject.resident_id_hmac == evidence.resident_id_hmac,
+                Subject.subject_ref != subject_ref,
+            )
+        )
+        if owner is not None:
+            raise Conflict("duplicate_resident_id", "this resident ID is already registered to another subject")
+
+    existing = session.scalar(
+        select(Subject).where(Subject.tenant == tenant, Subject.subject_ref == subject_ref).with_for_update()
+    )
+    if existing is None:
+        list_id, idx = status.allocate_slot(session, now)
+        subject = Subject(
+            tenant=tenant,
+            subject_ref=subject_ref,
+            birth_date_enc=kek.seal(_BIRTH_DATE, evidence.birth_date.isoformat().encode(), _context(tenant, subject_ref)),
+            assurance=evidence.assurance.value,
+            method=evidence.method,
+            resident_id_hmac=evidence.resident_id_hmac,
+            attester=evidence.attester,
+            verified_at=now,
+            created_at=now,
+            status_list_id=list_id,
+            status_idx=idx,
+        )
+        session.add(subject)
+        session.flush()
+        return subject, True
+
+    recorded = Assurance(existing.assurance)
+    stronger = evidence.assurance.rank > recorded.rank
+    if birth_date_of(kek, existing) != evidence.birth_date:
+        if not stronger:
+            raise Conflict(
+                "contradicting_evidence",
+                f"the birth date contradicts recorded evidence of assurance {recorded.value}",
+            )
+        existing.birth_date_enc = kek.seal(
+            _BIRTH_DATE, evidence.birth_date.isoformat().encode(), _context(tenant, subject_ref)
+        )
+        status.revoke_subject_tokens(session, existing, now)
+    if stronger:
+        existing.assurance = evidence.assurance.value
+        existing.method = evidence.method
+        existing.resident_id_hmac = evidence.resident_id_hmac or existing.resident_id_hmac
+        existing.attester = evidence.attester
+        existing.verified_at = now
+    session.flush()
+    return existing, False
+
+
+def erase_subject(session: Session, tenant: str, subject_ref: str, now: datetime) -> Subject:
+    """Revoke the subject's tokens and delete its row (birth date, ID hash); raises NotFound.
+
+    Returns the deleted row (detached) so the caller can log what happened to its consents.
+    """
+    subject = get_subject(session, tenant, subject_ref, for_update=True)
+    status.revoke_subject_tokens(session, subject, now, reissue=False)
+    session.execute(delete(Subject).where(Subject.id == subject.id))
+    return subject

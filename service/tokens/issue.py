@@ -1,0 +1,109 @@
+"""Age-token issuance (CONTRACT §6). A read path: it writes nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from service.domain.brackets import bracket_at, next_bracket_change
+from service.domain.consent import effective_scopes
+from service.domain.evidence import Assurance
+from service.domain.policy import Policy
+from service.verifier import TOKEN_TYPE
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def sign_compact(header: dict[str, Any], claims: dict[str, Any], private_key: Ed25519PrivateKey) -> str:
+    """A compact JWS signed with Ed25519 through `cryptography` (RFC 7515 §7.1, RFC 8037)."""
+    signing_input = (
+        _b64url(json.dumps(header, separators=(",", ":")).encode())
+        + "."
+        + _b64url(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
+    )
+    return signing_input + "." + _b64url(private_key.sign(signing_input.encode()))
+
+
+def status_list_uri(issuer: str, list_id: int | str) -> str:
+    return f"{issuer}/v1/status-lists/{list_id}"
+
+
+@dataclass(frozen=True)
+class TokenSubject:
+    """What issuance needs to know of a subject, already decrypted and looked up."""
+
+    subject_ref: str
+    birth_date: date
+    assurance: Assurance
+    verified_at: datetime
+    status_list_id: int
+    status_idx: int
+    consented_scopes: frozenset[str]
+    consent_ids: tuple[str, ...]
+    consents_expire_at: datetime | None
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    claims: dict[str, Any]
+    expires_at: datetime
+
+
+def issue_token(
+    subject: TokenSubject,
+    *,
+    policy: Policy,
+    issuer: str,
+    audience: str,
+    ttl: int,
+    now: datetime,
+    tz: ZoneInfo,
+    kid: str,
+    private_key: Ed25519PrivateKey,
+) -> IssuedToken:
+    """Sign a token whose features follow the policy for the subject's bracket at `now`.
+
+    `exp` is the earliest of now + ttl, the next bracket change and the expiry of a consent
+    the decisions rely on, so no verifier ever holds a token that outlived its facts.
+    """
+    bracket = bracket_at(subject.birth_date, now, tz)
+    consented = effective_scopes(policy, bracket, subject.consented_scopes)
+    decisions = policy.decide(bracket, subject.assurance, consented)
+    iat = int(now.timestamp())
+    limits = [iat + ttl]
+    change = next_bracket_change(subject.birth_date, now, tz)
+    if change is not None:
+        limits.append(int(change.timestamp()))
+    if consented and subject.consents_expire_at is not None:
+        limits.append(int(subject.consents_expire_at.timestamp()))
+    exp = min(limits)
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "sub": subject.subject_ref,
+        "aud": audience,
+        "iat": iat,
+        "nbf": iat,
+        "exp": exp,
+        "jti": uuid.uuid4().hex,
+        "age_bracket": bracket.value,
+        "assurance": subject.assurance.value,
+        "verified_at": subject.verified_at.astimezone(tz).date().isoformat(),
+        "policy": policy.version,
+        "features": {category: decision.as_claim() for category, decision in decisions.items()},
+        # which consents the decisions relied on: with `policy`, the "why" of every decision
+        "consents": list(subject.consent_ids) if consented else [],
+        "status": {"status_list": {"idx": subject.status_idx, "uri": status_list_uri(issuer, subject.status_list_id)}},
+    }
+    header = {"alg": "EdDSA", "typ": TOKEN_TYPE, "kid": kid}
+    token = sign_compact(header, claims, private_key)
+    return IssuedToken(token, claims, datetime.fromtimestamp(exp, timezone.utc))

@@ -1,0 +1,111 @@
+"""Ed25519 signing keys: generated here, wrapped under the KEK, kid = RFC 7638 thumbprint.
+
+Every process keeps the decrypted active key and the JWKS in memory and re-reads them every
+few seconds, so `agegate keys rotate` reaches running instances without a restart.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import MAX_TOKEN_TTL
+from service.kek import KeyEncryptionKey
+from service.store import keys as key_store
+from service.store.db import transaction
+from service.verifier import jwk_thumbprint
+
+_WRAP = "signing-key"
+REFRESH_SECONDS = 5.0
+# A retired key stays published for the longest life a token can have, plus the verifiers'
+# clock leeway, so no live token ever meets a JWKS without its key.
+RETIRE_GRACE = timedelta(seconds=MAX_TOKEN_TTL + 60)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def public_jwk(private_key: Ed25519PrivateKey) -> dict[str, str]:
+    raw = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    jwk = {"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw)}
+    return {**jwk, "kid": jwk_thumbprint(jwk), "alg": "EdDSA", "use": "sig"}
+
+
+def create_key(session: Session, kek: KeyEncryptionKey, now: datetime) -> str:
+    """Generate a key, store it wrapped, make it active (retiring the previous); returns its kid."""
+    private_key = Ed25519PrivateKey.generate()
+    jwk = public_jwk(private_key)
+    raw = private_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    key_store.add_key(
+        session,
+        kid=jwk["kid"],
+        private_key_enc=kek.seal(_WRAP, raw, jwk["kid"].encode()),
+        public_jwk=json.dumps(jwk, sort_keys=True),
+        now=now,
+        retire_grace=RETIRE_GRACE,
+    )
+    return jwk["kid"]
+
+
+@dataclass(frozen=True)
+class KeySnapshot:
+    kid: str
+    private_key: Ed25519PrivateKey
+    jwks: dict[str, Any]
+
+
+class Keyring:
+    """The process's view of the signing keys, refreshed from the database every few seconds."""
+
+    def __init__(self, sessions: sessionmaker[Session], kek: KeyEncryptionKey, clock: Any) -> None:
+        self._sessions = sessions
+        self._kek = kek
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._snapshot: KeySnapshot | None = None
+        self._loaded_at = 0.0
+        self._unwrapped: dict[str, Ed25519PrivateKey] = {}
+
+    def snapshot(self) -> KeySnapshot:
+        """The active key and the JWKS; creates the first key on a fresh database."""
+        snapshot = self._snapshot
+        if snapshot is not None and time.monotonic() - self._loaded_at < REFRESH_SECONDS:
+            return snapshot
+        with self._lock:
+            if self._snapshot is None or time.monotonic() - self._loaded_at >= REFRESH_SECONDS:
+                self._snapshot = self._load()
+                self._loaded_at = time.monotonic()
+            return self._snapshot
+
+    def refresh(self) -> None:
+        """Forget the cached view (after a rotation in this process)."""
+        with self._lock:
+            self._snapshot = None
+
+    def _load(self) -> KeySnapshot:
+        now = self._clock()
+        with transaction(self._sessions) as session:
+            active = key_store.active_key(session)
+            if active is None:
+                create_key(session, self._kek, now)
+                active = key_store.active_key(session)
+                assert active is not None
+            published = key_store.published_keys(session, now)
+            private_key = self._unwrapped.get(active.kid)
+            if private_key is None:
+                raw = self._kek.open(_WRAP, active.private_key_enc, active.kid.encode())
+                private_key = self._unwrapped[active.kid] = Ed25519PrivateKey.from_private_bytes(raw)
+            jwks = {"keys": [json.loads(key.public_jwk) for key in published]}
+            return KeySnapshot(active.kid, private_key, jwks)

@@ -1,0 +1,87 @@
+"""Sources that let POST /v1/tokens/verify run the offline verifier's code in-process:
+keys from the keyring, statuses from the database (briefly cached), no HTTP round trip."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.store import status as status_store
+from service.store.db import transaction
+from service.tokens.keys import Keyring
+from service.tokens.issue import status_list_uri
+from service.verifier import StaticKeys, StatusUnavailable, Verifier
+
+# A revocation reaches online verification within this many seconds.
+STATUS_REFRESH_SECONDS = 1.0
+
+
+class KeyringKeys:
+    """The keyring's published keys, as the verifier's key source."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+        self._jwks: object = None
+        self._keys = StaticKeys({})
+
+    def public_key(self, kid: str) -> Ed25519PublicKey | None:
+        jwks = self._keyring.snapshot().jwks
+        if jwks is not self._jwks:  # a new snapshot: rebuild the key objects once
+            self._keys = StaticKeys.from_jwks(jwks)
+            self._jwks = jwks
+        return self._keys.public_key(kid)
+
+
+class DatabaseStatuses:
+    """Status bits read from the database, each list cached for STATUS_REFRESH_SECONDS."""
+
+    def __init__(self, sessions: sessionmaker[Session], issuer: str) -> None:
+        self._sessions = sessions
+        self._prefix = status_list_uri(issuer, "")
+        self._lists: dict[int, tuple[float, int, frozenset[int]]] = {}
+        self._lock = threading.Lock()
+
+    def status(self, uri: str, idx: int) -> int:
+        if not uri.startswith(self._prefix) or not uri[len(self._prefix):].isdigit():
+            raise StatusUnavailable("status list not published by this issuer")
+        list_id = int(uri[len(self._prefix):])
+        cached = self._lists.get(list_id)
+        if cached is None or time.monotonic() - cached[0] > STATUS_REFRESH_SECONDS:
+            with transaction(self._sessions) as session:
+                info = status_store.list_info(session, list_id)
+                if info is None:
+                    raise StatusUnavailable("no such status list")
+                cached = (time.monotonic(), info.next_idx, frozenset(status_store.revoked_indexes(session, list_id)))
+            with self._lock:
+                self._lists[list_id] = cached
+        _, size, revoked = cached
+        if not 0 <= idx < size:
+            raise StatusUnavailable("status index out of range")
+        return 1 if idx in revoked else 0
+
+
+class OnlineVerifiers:
+    """One Verifier per audience, sharing the key and status sources."""
+
+    def __init__(self, issuer: str, keys: KeyringKeys, statuses: DatabaseStatuses, clock: Any) -> None:
+        self._issuer = issuer
+        self._keys = keys
+        self._statuses = statuses
+        self._clock = clock
+        self._verifiers: dict[str, Verifier] = {}
+
+    def __call__(self, audience: str) -> Verifier:
+        verifier = self._verifiers.get(audience)
+        if verifier is None:
+            verifier = self._verifiers[audience] = Verifier(
+                issuer=self._issuer,
+                audience=audience,
+                keys=self._keys,
+                statuses=self._statuses,
+                clock=lambda: self._clock().timestamp(),
+            )
+        return verifier

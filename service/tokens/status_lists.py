@@ -1,0 +1,44 @@
+"""Serving Token Status Lists (IETF OAuth Token Status List draft), signed with the token keys."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from service.store import status as status_store
+from service.store.errors import NotFound
+from service.tokens.issue import sign_compact, status_list_uri
+from service.tokens.keys import KeySnapshot
+from service.verifier import STATUS_LIST_TYPE
+from service.verifier.statuslist import encode_statuses
+
+
+@dataclass(frozen=True)
+class ServedList:
+    token: str
+    etag: str
+
+
+def status_list_token(
+    session: Session, snapshot: KeySnapshot, *, issuer: str, list_id: int, ttl: int, now: datetime
+) -> ServedList:
+    """The signed list for `list_id`, one bit per allocated index (1 = revoked); raises NotFound.
+
+    Only the allocated prefix is sent: a list grows as slots are handed out, and its
+    compressed form stays a few KiB while few slots are revoked.
+    """
+    info = status_store.list_info(session, list_id)
+    if info is None:
+        raise NotFound("status list", str(list_id))
+    bits = bytearray(max(1, (info.next_idx + 7) // 8))
+    for idx in status_store.revoked_indexes(session, list_id):
+        bits[idx >> 3] |= 1 << (idx & 7)
+    lst = encode_statuses(bits, 1)
+    iat = int(now.timestamp())
+    uri = status_list_uri(issuer, list_id)
+    claims = {"iss": issuer, "sub": uri, "iat": iat, "exp": iat + ttl, "ttl": ttl, "status_list": {"bits": 1, "lst": lst}}
+    token = sign_compact({"alg": "EdDSA", "typ": STATUS_LIST_TYPE, "kid": snapshot.kid}, claims, snapshot.private_key)
+    return ServedList(token, hashlib.sha256(token.encode()).hexdigest()[:32])

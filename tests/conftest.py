@@ -1,0 +1,130 @@
+"""Shared fixtures: a real database (SQLite always, Postgres when configured), one rolled-back
+transaction per test, a fake clock, and the Flask test client."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Engine
+
+from service.config import Settings
+from service.domain.policy import load_policy
+from service.kek import KeyEncryptionKey
+from service.runtime import Runtime
+from service.store import clients as client_store
+from service.store import migrate
+from service.store.db import make_engine, make_sessionmaker, transaction
+
+TEST_KEK = bytes(range(32))
+ISSUER = "https://agegate.test"
+START = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
+
+
+def _database_params() -> list[Any]:
+    params = [pytest.param("sqlite", id="sqlite")]
+    if os.environ.get("AGEGATE_TEST_DATABASE_URL"):
+        params.append(pytest.param("postgres", id="postgres"))
+    return params
+
+
+@pytest.fixture(scope="session", params=_database_params())
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'agegate.db'}"
+    return os.environ["AGEGATE_TEST_DATABASE_URL"]
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    migrate.upgrade(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    with engine.connect() as conn:
+        outer = conn.begin()
+        yield conn
+        outer.rollback()
+
+
+class FakeClock:
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, issuer=ISSUER, kek=TEST_KEK, using_development_kek=False)
+
+
+@pytest.fixture
+def runtime(settings: Settings, engine: Engine, connection: Connection, clock: FakeClock) -> Runtime:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    sessions = sessionmaker(bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint", class_=Session)
+    return Runtime(
+        settings=settings, engine=engine, sessions=sessions, kek=KeyEncryptionKey(TEST_KEK), policy=load_policy(), clock=clock
+    )
+
+
+@pytest.fixture
+def app(runtime: Runtime):  # type: ignore[no-untyped-def]
+    from service.app import create_app
+
+    return create_app(runtime=runtime)
+
+
+@pytest.fixture
+def http(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+class Api:
+    """Creates OAuth2 clients and their bearer headers for the test client."""
+
+    def __init__(self, runtime: Runtime, http: Any) -> None:
+        self.runtime = runtime
+        self.http = http
+
+    def client(self, *scopes: str, tenant: str = "tenant-a", audience: str | None = "persona-chat") -> client_store.NewClient:
+        with transaction(self.runtime.sessions) as session:
+            return client_store.create_client(
+                session, tenant=tenant, name="test", scopes=list(scopes), audience=audience, now=self.runtime.clock()
+            )
+
+    def bearer(self, *scopes: str, tenant: str = "tenant-a", audience: str | None = "persona-chat") -> dict[str, str]:
+        new = self.client(*scopes, tenant=tenant, audience=audience)
+        basic = base64.b64encode(f"{new.client_id}:{new.client_secret}".encode()).decode()
+        response = self.http.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+
+
+@pytest.fixture
+def api(runtime: Runtime, http: Any) -> Api:
+    return Api(runtime, http)
+
+
+ALL_SCOPES = sorted(client_store.SCOPES)
