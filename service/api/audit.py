@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +9,7 @@ from flask import Blueprint, Response, current_app, g, request, stream_with_cont
 from marshmallow import Schema, fields, validate
 
 from service.api.auth import require_scope
-from service.auditlog.export import checkpoint_claims, checkpoint_line, event_line, sign_checkpoint
+from service.auditlog.export import checkpoint_claims, checkpoint_line, sign_checkpoint, stored_event_line
 from service.domain.brackets import Bracket, bracket_at
 from service.runtime import Runtime
 from service.store import audit_log, reports
@@ -53,7 +52,7 @@ def export_consent_log() -> Response:
             seq, head = audit_log.head_before(session, tenant, since)
             count = 0
             for entry in audit_log.entries(session, tenant, since, until):
-                yield event_line(entry.seq, json.loads(entry.event), entry.prev, entry.hash)
+                yield stored_event_line(entry.seq, entry.event, entry.prev, entry.hash)
                 seq, head, count = entry.seq, entry.hash, count + 1
         claims = checkpoint_claims(
             issuer=runtime.settings.issuer, tenant=tenant, seq=seq, head=head, count=count,

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from service.auditlog.chain import GENESIS, canonical, link_hash
+from service.auditlog.chain import GENESIS, canonical, check_event, link_hash
 from service.store.models import Consent, ConsentLogEntry, LogHead
 
 
@@ -69,6 +69,7 @@ def append(session: Session, tenant: str, events: Sequence[dict[str, Any]], now:
     recorded_at = now if head.recorded_at is None else max(now, head.recorded_at)
     for event in events:
         event["recorded_at"] = timestamp(recorded_at)
+        check_event(event)  # a malformed event must fail here, not at the regulator's
         seq += 1
         digest = link_hash(prev, event)
         session.add(
