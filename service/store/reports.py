@@ -16,18 +16,22 @@ def subjects_total(session: Session, tenant: str) -> int:
     return session.scalar(select(func.count()).select_from(Subject).where(Subject.tenant == tenant)) or 0
 
 
-def count_by(session: Session, tenant: str, classify: Callable[[Subject], str], batch: int = 10_000) -> Counter[str]:
-    """Classify every subject of the tenant in a streaming pass (birth dates are ciphertext,
-    so brackets cannot be counted in SQL); memory holds one batch at a time."""
+def count_by(
+    session: Session, tenant: str, classify: Callable[[str, bytes], str], batch: int = 10_000
+) -> Counter[str]:
+    """Count the tenant's subjects by `classify(subject_ref, sealed_birth_date)`.
+
+    Birth dates are ciphertext, so brackets cannot be counted in SQL: this is one streaming
+    pass over plain rows (no ORM objects), holding one batch in memory at a time.
+    """
     counts: Counter[str] = Counter()
-    query = (
-        select(Subject)
+    rows = session.execute(
+        select(Subject.subject_ref, Subject.birth_date_enc)
         .where(Subject.tenant == tenant)
         .execution_options(yield_per=batch)
     )
-    for subject in session.scalars(query):
-        counts[classify(subject)] += 1
-    session.expunge_all()
+    for subject_ref, sealed in rows:
+        counts[classify(subject_ref, sealed)] += 1
     return counts
 
 

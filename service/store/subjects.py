@@ -32,10 +32,14 @@ def _context(tenant: str, subject_ref: str) -> bytes:
     return f"{tenant}\x00{subject_ref}".encode()
 
 
+def open_birth_date(kek: KeyEncryptionKey, tenant: str, subject_ref: str, sealed: bytes) -> date:
+    """Decrypt a stored birth date; raises service.kek.Undecryptable on a wrong KEK or row."""
+    return date.fromisoformat(kek.open(_BIRTH_DATE, sealed, _context(tenant, subject_ref)).decode())
+
+
 def birth_date_of(kek: KeyEncryptionKey, subject: Subject) -> date:
     """Decrypt a subject's birth date; raises service.kek.Undecryptable on a wrong KEK."""
-    plain = kek.open(_BIRTH_DATE, subject.birth_date_enc, _context(subject.tenant, subject.subject_ref))
-    return date.fromisoformat(plain.decode())
+    return open_birth_date(kek, subject.tenant, subject.subject_ref, subject.birth_date_enc)
 
 
 def get_subject(session: Session, tenant: str, subject_ref: str, *, for_update: bool = False) -> Subject:
