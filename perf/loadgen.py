@@ -2,7 +2,8 @@
 
 `run_load()` keeps `connections` requests in flight for `duration` seconds and returns a
 `LoadResult`. Bodies come from a list cycled per connection; "{n}" in a body becomes a
-value unique to the run and request. Only 127.0.0.1 / localhost URLs are accepted.
+value unique to the run and request; a body "<Authorization value>\t<body>" carries its
+own Authorization header (several tenants in one run). Only 127.0.0.1 / localhost URLs are accepted.
 
 wrk (Debian package `wrk`) is preferred: in C it costs the 2-core machine little CPU, so
 the server gets most of it. When it is missing, `ensure_wrk()` installs it with apt-get if
@@ -183,6 +184,10 @@ def _fallback(url: str, bodies: list[str], headers: dict[str, str], method: str,
                 break
             position += 1
             body = bodies[position % len(bodies)]
+            request_headers = headers
+            if "\t" in body:
+                auth, body = body.split("\t", 1)
+                request_headers = {**headers, "Authorization": auth}
             if "{n}" in body:
                 body = body.replace("{n}", f"{prefix}-{tid}-{done}")
             data = body.encode()
@@ -190,7 +195,7 @@ def _fallback(url: str, bodies: list[str], headers: dict[str, str], method: str,
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection(host, port, timeout=10)
-                conn.request(method, path, body=data if method != "GET" else None, headers=headers)
+                conn.request(method, path, body=data if method != "GET" else None, headers=request_headers)
                 response = conn.getresponse()
                 response.read()
                 if not 200 <= response.status < 400:

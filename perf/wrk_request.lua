@@ -7,6 +7,8 @@
 --                the run, thread and request (fresh subject_refs for durable writes).
 --   WRK_HEADERS  "Name: value" lines
 --   WRK_PREFIX   makes "{n}" unique across runs
+-- A body line "<Authorization value><TAB><body>" carries its own Authorization header
+-- (several tenants in one run); JSON never contains a raw tab.
 -- At the end it prints one line "WRKJSON {...}" with counts and latency percentiles (us).
 
 local method = os.getenv("WRK_METHOD") or "POST"
@@ -46,6 +48,11 @@ function request()
    counter = counter + 1
    position = position % #bodies + 1
    local body = bodies[position]
+   local tab = string.find(body, "\t", 1, true)
+   if tab then
+      req_headers["Authorization"] = string.sub(body, 1, tab - 1)
+      body = string.sub(body, tab + 1)
+   end
    if string.find(body, "{n}", 1, true) then
       body = string.gsub(body, "{n}", thread_prefix .. counter)
    end

@@ -1,0 +1,192 @@
+"""Durable writes: POST /v1/subjects and POST /v1/consents against raw single-row inserts.
+
+Ceiling: single-row SQLAlchemy Core INSERTs, one transaction (one commit, one WAL flush)
+each, into a table shaped like `subjects`, on the same local Postgres with the same
+concurrency (16 connections: 2 processes x 8 threads, matching the service's 2 workers).
+Endpoints: the service under gunicorn, loaded with 16 connections; every subject posted is
+new (201 only), every consent is a new grant that appends to the tenant's hash chain.
+Also (issue 5): consent grants/s the hash chain sustains with 1 tenant and with 4 tenants.
+
+    python perf/bench_db.py [--duration 5] [--rounds 5] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fixture import APP_SCOPES, BenchService, consent_body, seed_families  # noqa: E402
+from harness import alternate, command_line, emit, figure, log, median  # noqa: E402
+from loadgen import LoadResult, ensure_wrk, run_load  # noqa: E402
+
+RAW_TABLE = "perf_raw_subjects"
+
+
+def _raw_table():  # type: ignore[no-untyped-def]
+    from sqlalchemy import Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, UniqueConstraint
+
+    metadata = MetaData()
+    table = Table(
+        RAW_TABLE, metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("tenant", String(128), nullable=False),
+        Column("subject_ref", String(128), nullable=False),
+        Column("birth_date_enc", LargeBinary, nullable=False),
+        Column("assurance", String(20), nullable=False),
+        Column("method", String(20), nullable=False),
+        Column("resident_id_hmac", String(64)),
+        Column("verified_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("status_list_id", Integer, nullable=False),
+        Column("status_idx", Integer, nullable=False),
+        UniqueConstraint("tenant", "subject_ref"),
+        Index("ix_perf_raw_tenant_hmac", "tenant", "resident_id_hmac"),
+    )
+    return metadata, table
+
+
+def _raw_process(url: str, threads: int, seconds: float, tag: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    from datetime import datetime, timezone
+
+    from sqlalchemy import create_engine, insert
+
+    _, table = _raw_table()
+    engine = create_engine(url, pool_size=threads, max_overflow=0)
+    counts = [0] * threads
+    deadline = time.perf_counter() + seconds
+    cap = 1_000_000  # bounded by count as well as time
+
+    def work(t: int) -> None:
+        n = 0
+        stmt = insert(table)
+        while n < cap and time.perf_counter() < deadline:
+            now = datetime.now(timezone.utc)
+            with engine.begin() as conn:  # one row, one transaction, one commit
+                conn.execute(stmt, {
+                    "tenant": "t-raw", "subject_ref": f"{tag}-{t}-{n}", "birth_date_enc": os.urandom(38),
+                    "assurance": "self_declared", "method": "self_declared", "resident_id_hmac": None,
+                    "verified_at": now, "created_at": now, "status_list_id": 1, "status_idx": n,
+                })
+            n += 1
+        counts[t] = n
+
+    started = time.perf_counter()
+    pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(seconds + 30)
+    out.put((sum(counts), time.perf_counter() - started))
+    engine.dispose()
+
+
+def raw_insert_rate(url: str, processes: int, threads: int, seconds: float) -> float:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    tag = f"r{time.monotonic_ns()}"
+    procs = [ctx.Process(target=_raw_process, args=(url, threads, seconds, f"{tag}-{p}", queue))
+             for p in range(processes)]
+    for proc in procs:
+        proc.start()
+    results = [queue.get(timeout=seconds + 120) for _ in procs]
+    for proc in procs:
+        proc.join(30)
+    return sum(r[0] for r in results) / max(r[1] for r in results)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--families", type=int, default=40, help="child/guardian pairs per tenant")
+    parser.add_argument("--tenants", type=int, default=4, help="tenants for the multi-tenant consent run")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--logdir", type=Path, default=Path(tempfile.gettempdir()))
+    args = parser.parse_args()
+
+    wrk = ensure_wrk(log)
+    from sqlalchemy import create_engine
+
+    with BenchService("agegate_bench_db", args.logdir, workers=args.workers) as svc:
+        engine = create_engine(svc.db_url)
+        metadata, _ = _raw_table()
+        metadata.create_all(engine)
+        engine.dispose()
+
+        apps = [svc.client(f"t-db-{i}", "app-backend", APP_SCOPES) for i in range(args.tenants)]
+        log(f"seeding {args.families} families in each of {args.tenants} tenants")
+        families = [seed_families(svc, headers, f"t{i}", args.families) for i, headers in enumerate(apps)]
+        one_tenant = [consent_body(c, g) for c, g in families[0]]
+        many_tenants = [f"{apps[i]['Authorization']}\t{consent_body(c, g)}"
+                        for pairs in zip(*families) for i, (c, g) in enumerate(pairs)]
+        subject_bodies = ['{"subject_ref": "n-{n}", "evidence": {"method": "self_declared", "birth_date": "%s"}}'
+                          % f"{1960 + i % 50}-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(200)]
+        assert svc.post("/v1/subjects", apps[0], {"subject_ref": "probe-1", "evidence": {
+            "method": "self_declared", "birth_date": "1990-01-01"}}, expect=201)["age_bracket"] == "adult"
+        granted = svc.post("/v1/consents", apps[0], __import__("json").loads(consent_body(*families[0][0], n="probe")),
+                           expect=201)
+        assert granted["status"] == "active", granted
+
+        results: dict[str, list[LoadResult]] = {"subjects": [], "consents": [], "consents_tenants": []}
+
+        def load(name: str, path: str, bodies: list[str]):  # type: ignore[no-untyped-def]
+            def run() -> float:
+                result = run_load(svc.base + path, bodies=bodies, headers=apps[0], connections=args.connections,
+                                  duration=args.duration, wrk=wrk)
+                results[name].append(result)
+                log(f"{name}: {result.rps:,.0f} req/s p99 {result.p99_ms:.1f} ms "
+                    f"errors {result.errors} bad status {result.bad_status}")
+                return result.rps
+            return run
+
+        def raw() -> float:
+            rate = raw_insert_rate(svc.db_url, args.workers, max(1, args.connections // args.workers), args.duration)
+            log(f"raw: {rate:,.0f} rows/s")
+            return rate
+
+        variants = {
+            "raw": raw,
+            "subjects": load("subjects", "/v1/subjects", subject_bodies),
+            "consents": load("consents", "/v1/consents", one_tenant),
+            "consents_tenants": load("consents_tenants", "/v1/consents", many_tenants),
+        }
+        runs = alternate(variants, args.rounds)
+
+    def clean(name: str) -> tuple[bool, str]:
+        bad = sum(r.bad_status for r in results[name])
+        errors = sum(r.errors for r in results[name])
+        p99 = median([r.p99_ms for r in results[name]])
+        return bad == 0 and errors == 0, f"{bad} non-2xx, {errors} socket errors; p99 {p99:.1f} ms"
+
+    ceiling = median(runs["raw"])
+    ceiling_name = (f"raw single-row SQLAlchemy Core INSERT + COMMIT ({args.workers} processes x "
+                    f"{args.connections // args.workers} threads)")
+    figures = []
+    for name, title, target, minimum in (
+        ("subjects", "`POST /v1/subjects` (durable)", ">= 0.50x raw inserts", 0.50),
+        ("consents", "`POST /v1/consents` (durable, hash chain, 1 tenant)", ">= 0.50x raw inserts", 0.50),
+        ("consents_tenants", f"`POST /v1/consents` ({args.tenants} tenants)", "issue 5: chain throughput", None),
+    ):
+        ok, detail = clean(name)
+        value = median(runs[name])
+        figures.append(figure(title, value=value, unit="writes/s", runs=runs[name], ceiling=ceiling,
+                              ceiling_name=ceiling_name, ceiling_runs=runs["raw"], target=target,
+                              passed=None if minimum is None else ok and value / ceiling >= minimum, detail=detail))
+    notes = [f"load generator: {'wrk' if wrk else 'Python fallback'}, {args.connections} connections, "
+             f"{args.duration:.0f} s per run, {args.rounds} alternating rounds"]
+    emit({"script": "bench_db.py", "command": command_line(), "figures": figures, "notes": notes}, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
