@@ -152,7 +152,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('tenant', 'subject_ref', name=op.f('uq_subjects_tenant'))
     )
     with op.batch_alter_table('subjects', schema=None) as batch_op:
-        batch_op.create_index('ix_subjects_tenant_resident_id_hmac', ['tenant', 'resident_id_hmac'], unique=False)
+        batch_op.create_index('ix_subjects_tenant_resident_id_hmac', ['tenant', 'resident_id_hmac'], unique=True)
     _create_append_only_triggers()
 
 

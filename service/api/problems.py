@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, json
 from marshmallow import ValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from service.domain import errors as domain
@@ -47,6 +47,8 @@ _TABLE: list[tuple[type[Exception], int, str, str]] = [
     (domain.ConsentNotAllowed, 422, "consent-not-allowed", "Consent not allowed"),
     (NotFound, 404, "not-found", "Not found"),
     (Conflict, 409, "conflict", "Conflict"),
+    # a constraint a concurrent request won: the whole transaction was rolled back, retry
+    (IntegrityError, 409, "concurrent-write", "Concurrent write"),
 ]
 
 
@@ -90,7 +92,8 @@ def _any(error: Exception) -> Response:
         return _validation(error)
     for error_type, status, slug, title in _TABLE:
         if isinstance(error, error_type):
-            return problem(status, slug, title, str(error), **_facts(error))
+            detail = "a concurrent request changed the same record; retry" if isinstance(error, IntegrityError) else str(error)
+            return problem(status, slug, title, detail, **_facts(error))
     if isinstance(error, (DatabaseUnavailable, OperationalError)) or (
         isinstance(error, DBAPIError) and error.connection_invalidated
     ):

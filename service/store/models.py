@@ -42,7 +42,8 @@ class Subject(Base):
     __tablename__ = "subjects"
     __table_args__ = (
         UniqueConstraint("tenant", "subject_ref"),
-        Index("ix_subjects_tenant_resident_id_hmac", "tenant", "resident_id_hmac"),
+        # one subject per resident ID and tenant; NULLs (no ID given) do not collide
+        Index("ix_subjects_tenant_resident_id_hmac", "tenant", "resident_id_hmac", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.domain.evidence import Assurance
@@ -84,23 +85,16 @@ def register_subject(
         select(Subject).where(Subject.tenant == tenant, Subject.subject_ref == subject_ref).with_for_update()
     )
     if existing is None:
-        list_id, idx = status.allocate_slot(session, now)
-        subject = Subject(
-            tenant=tenant,
-            subject_ref=subject_ref,
-            birth_date_enc=kek.seal(_BIRTH_DATE, evidence.birth_date.isoformat().encode(), _context(tenant, subject_ref)),
-            assurance=evidence.assurance.value,
-            method=evidence.method,
-            resident_id_hmac=evidence.resident_id_hmac,
-            attester=evidence.attester,
-            verified_at=now,
-            created_at=now,
-            status_list_id=list_id,
-            status_idx=idx,
+        subject = _insert(session, kek, tenant=tenant, subject_ref=subject_ref, evidence=evidence, now=now)
+        if subject is not None:
+            return subject, True
+        # A concurrent request took this subject_ref (reconcile with its row) or this
+        # resident ID (the unique index refused it).
+        existing = session.scalar(
+            select(Subject).where(Subject.tenant == tenant, Subject.subject_ref == subject_ref).with_for_update()
         )
-        session.add(subject)
-        session.flush()
-        return subject, True
+        if existing is None:
+            raise Conflict("duplicate_resident_id", "this resident ID is already registered to another subject")
 
     recorded = Assurance(existing.assurance)
     stronger = evidence.assurance.rank > recorded.rank
@@ -122,6 +116,33 @@ def register_subject(
         existing.verified_at = now
     session.flush()
     return existing, False
+
+
+def _insert(
+    session: Session, kek: KeyEncryptionKey, *, tenant: str, subject_ref: str, evidence: AcceptedEvidence, now: datetime
+) -> Subject | None:
+    """Insert a new subject inside a savepoint; None if the (tenant, subject_ref) was taken."""
+    try:
+        with session.begin_nested():
+            list_id, idx = status.allocate_slot(session, now)
+            subject = Subject(
+                tenant=tenant,
+                subject_ref=subject_ref,
+                birth_date_enc=kek.seal(_BIRTH_DATE, evidence.birth_date.isoformat().encode(), _context(tenant, subject_ref)),
+                assurance=evidence.assurance.value,
+                method=evidence.method,
+                resident_id_hmac=evidence.resident_id_hmac,
+                attester=evidence.attester,
+                verified_at=now,
+                created_at=now,
+                status_list_id=list_id,
+                status_idx=idx,
+            )
+            session.add(subject)
+            session.flush()
+        return subject
+    except IntegrityError:
+        return None
 
 
 def erase_subject(session: Session, tenant: str, subject_ref: str, now: datetime) -> Subject:
