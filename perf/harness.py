@@ -289,6 +289,16 @@ class Gunicorn:
                 continue
         return peak / 1024
 
+    def reset_peak_rss(self) -> bool:
+        """Reset the workers' VmHWM (Linux: write 5 to clear_refs); False where unsupported."""
+        done = True
+        for pid in self.worker_pids():
+            try:
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+            except OSError:
+                done = False
+        return done
+
     def log_tail(self, lines: int = 15) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
