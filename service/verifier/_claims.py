@@ -11,7 +11,7 @@ from .errors import Malformed, UnknownFeature, WrongAudience, WrongIssuer
 
 _DECISIONS = frozenset(("allow", "deny", "needs_consent"))
 _STRING_CLAIMS = ("sub", "jti", "age_bracket", "assurance", "verified_at", "policy")
-_LIST_ID = re.compile(r"[A-Za-z0-9._~-]+")
+_LIST_ID = re.compile(r"[A-Za-z0-9_-]+")  # no dots, slashes or queries: one path segment
 
 
 @dataclass(frozen=True, slots=True)
