@@ -10,6 +10,7 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from service.attestation import InvalidAttestation
 from service.domain import errors as domain
 from service.kek import Undecryptable
 from service.store.db import DatabaseUnavailable
@@ -42,6 +43,7 @@ def _facts(error: Exception) -> dict[str, Any]:
 _TABLE: list[tuple[type[Exception], int, str, str]] = [
     (domain.ImplausibleBirthDate, 422, "implausible-birth-date", "Implausible birth date"),
     (domain.InvalidResidentId, 422, "invalid-resident-id", "Invalid resident identity number"),
+    (InvalidAttestation, 422, "invalid-attestation", "Invalid attestation"),
     (domain.BannedCategory, 422, "banned-category", "Category banned by law for this bracket"),
     (domain.NotConsentable, 422, "not-consentable", "Category not open to guardian consent"),
     (domain.ConsentNotAllowed, 422, "consent-not-allowed", "Consent not allowed"),
@@ -50,11 +52,6 @@ _TABLE: list[tuple[type[Exception], int, str, str]] = [
     # a constraint a concurrent request won: the whole transaction was rolled back, retry
     (IntegrityError, 409, "concurrent-write", "Concurrent write"),
 ]
-
-
-def register_domain_error(error_type: type[Exception], status: int, slug: str, title: str) -> None:
-    """Let a module outside the domain (attestation, tokens) add its errors to the table."""
-    _TABLE.append((error_type, status, slug, title))
 
 
 def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> Response:
