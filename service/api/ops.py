@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from sqlalchemy import text
 
 blueprint = Blueprint("ops", __name__)
@@ -28,6 +29,11 @@ def readyz() -> Any:
 @blueprint.get("/metrics")
 def metrics() -> Response:
     registry = current_app.extensions["agegate.metrics"][0]
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Under gunicorn each worker counts on its own; the multiprocess collector sums the
+        # files every worker writes, so any worker answers for all of them.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 
