@@ -6,16 +6,32 @@ import logging
 
 from flask import Flask
 
-from service.config import Settings
+from service.config import ConfigError, Settings
 from service.domain.policy import load_policy
 from service.kek import KeyEncryptionKey
 from service.runtime import Runtime
-from service.store.db import make_engine, make_sessionmaker
+from service.store.db import DatabaseUnavailable, make_engine, make_sessionmaker, wait_for_database
 
 MAX_BODY_BYTES = 64 * 1024
 
 
-def create_app(settings: Settings | None = None, *, bind: object | None = None, runtime: Runtime | None = None) -> Flask:
+def checked_settings() -> Settings:
+    """Settings from the environment, with the database answering within its bounded wait.
+
+    Raises ConfigError whose str() is the one line to print before refusing to start.
+    """
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    try:
+        wait_for_database(engine, settings.database_wait)
+    except DatabaseUnavailable as error:
+        raise ConfigError(f"AGEGATE_DATABASE_URL: database unreachable: {error}") from None
+    finally:
+        engine.dispose()
+    return settings
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
     """Build the service. Tests pass `runtime` (a connection-bound session factory, a fake clock)."""
     from service.api import register_blueprints
     from service.api.auth import init_oauth
@@ -28,7 +44,7 @@ def create_app(settings: Settings | None = None, *, bind: object | None = None, 
         runtime = Runtime(
             settings=settings,
             engine=engine,
-            sessions=make_sessionmaker(bind or engine),
+            sessions=make_sessionmaker(engine),
             kek=KeyEncryptionKey(settings.kek),
             policy=load_policy(),
         )

@@ -31,14 +31,12 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 def serve(host: str, port: int) -> None:
     """Run the service with the development server (production: gunicorn service.wsgi:app)."""
-    from service.app import create_app
-    from service.store.db import DatabaseUnavailable, make_engine, wait_for_database
+    from service.app import checked_settings, create_app
 
-    settings = _settings()
     try:
-        wait_for_database(make_engine(settings.database_url), settings.database_wait)
-    except DatabaseUnavailable as error:
-        click.echo(f"agegate: AGEGATE_DATABASE_URL: database unreachable: {error}", err=True)
+        settings = checked_settings()
+    except ConfigError as error:
+        click.echo(f"agegate: {error}", err=True)
         sys.exit(2)
     create_app(settings).run(host=host, port=port, threaded=True)
 
