@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -37,31 +38,50 @@ def denial(reason: str) -> Decision:
 _UNKNOWN_FEATURE = denial(UnknownFeature.reason)
 
 
+def decide(claims: dict[str, Any], feature: str) -> Decision:
+    """Return the decision checked ``claims`` make for ``feature`` (``unknown_feature`` if none)."""
+    spec = claims["features"].get(feature)
+    if spec is None:
+        return _UNKNOWN_FEATURE
+    verdict = spec["decision"]
+    return Decision(verdict == "allow", verdict, tuple(spec.get("obligations") or ()), spec.get("reason"))
+
+
 class Entry:
-    """A token whose signature and claim shapes passed; time and status are rechecked."""
+    """A token whose signature and claim shapes passed; time and status are rechecked.
 
-    __slots__ = ("claims", "kid", "jti", "exp", "not_before", "uri", "idx", "_decisions")
+    It keeps the payload bytes, not the parsed claims, until the token is seen again: a
+    claims tree is a dozen container objects the cyclic garbage collector must walk on
+    every full collection, and most tokens a busy verifier sees once add only cost.
+    """
 
-    def __init__(self, claims: dict[str, Any], kid: str, exp: int, not_before: float, uri: str, idx: int) -> None:
-        self.claims = claims
+    __slots__ = ("kid", "jti", "exp", "not_before", "uri", "idx", "_payload", "_claims", "_decisions")
+
+    def __init__(
+        self, payload: bytes, kid: str, jti: str, exp: int, not_before: float, uri: str, idx: int
+    ) -> None:
         self.kid = kid
-        self.jti: str = claims["jti"]
+        self.jti = jti
         self.exp = exp
         self.not_before = not_before
         self.uri = uri
         self.idx = idx
+        self._payload = payload
+        self._claims: dict[str, Any] | None = None
         self._decisions: dict[str, Decision] = {}
 
+    def claims(self) -> dict[str, Any]:
+        """The claims, parsed on first use and kept."""
+        if self._claims is None:
+            # These exact bytes passed the strict parser when first seen: the plain one suffices.
+            self._claims = json.loads(self._payload)
+        return self._claims
+
     def decision(self, feature: str) -> Decision:
-        """Return the token's decision for ``feature`` (an ``unknown_feature`` denial if none)."""
+        """Return the token's decision for ``feature``, computed once per feature."""
         found = self._decisions.get(feature)
         if found is None:
-            spec = self.claims["features"].get(feature)
-            if spec is None:
-                return _UNKNOWN_FEATURE
-            verdict = spec["decision"]
-            found = Decision(verdict == "allow", verdict, tuple(spec.get("obligations") or ()), spec.get("reason"))
-            self._decisions[feature] = found
+            found = self._decisions[feature] = decide(self.claims(), feature)
         return found
 
 
@@ -104,8 +124,9 @@ class ClaimsChecker:
         self._leeway = leeway
         self._status_prefix = issuer.rstrip("/") + STATUS_LIST_PATH
 
-    def entry(self, kid: str, claims: dict[str, Any]) -> Entry:
-        """Return an ``Entry`` for verified ``claims``; time is checked by the caller.
+    def entry(self, kid: str, payload: bytes, claims: dict[str, Any]) -> Entry:
+        """Return an ``Entry`` for verified ``claims`` (parsed from ``payload``); time is
+        checked by the caller.
 
         Raises ``WrongIssuer``, ``WrongAudience`` or ``Malformed`` (a required claim
         missing or of the wrong type: ``iat``/``nbf``/``exp`` must be integers, not
@@ -125,4 +146,4 @@ class ClaimsChecker:
                 raise Malformed(f"{name} must be a string")
         _check_features(claims.get("features"))
         uri, idx = _status_reference(claims.get("status"), self._status_prefix)
-        return Entry(claims, kid, exp, max(nbf, iat) - self._leeway, uri, idx)
+        return Entry(payload, kid, claims["jti"], exp, max(nbf, iat) - self._leeway, uri, idx)

@@ -135,11 +135,11 @@ class CompactVerifier:
         # passed saves a base64 and a JSON decode per new token. Only valid headers enter.
         self._kid_by_header: dict[bytes, str] = {}
 
-    def verify(self, token: str) -> tuple[str, dict[str, Any]]:
-        """Return ``(kid, payload object)`` of a correctly signed ``token``.
+    def verify(self, token: str) -> tuple[str, bytes, dict[str, Any]]:
+        """Return ``(kid, payload bytes, payload object)`` of a correctly signed ``token``.
 
         Raises ``TooLarge``, ``Malformed``, ``UnsupportedAlgorithm``, ``WrongType``,
-        ``UnknownKey`` or ``BadSignature``, in that order of checking.
+        ``UnknownKey`` or ``BadSignature``. Everything that needs no key is checked first.
         """
         if type(token) is not str:
             raise Malformed("token is not a string")
@@ -167,7 +167,8 @@ class CompactVerifier:
             key.verify(raw_signature, raw[: len(header) + 1 + len(payload)])
         except InvalidSignature:
             raise BadSignature("signature does not verify") from None
-        return kid, json_object(_decode_segment(payload))
+        payload_bytes = _decode_segment(payload)
+        return kid, payload_bytes, json_object(payload_bytes)
 
     def _check_header(self, segment: bytes) -> str:
         if len(segment) > MAX_HEADER_CHARS:

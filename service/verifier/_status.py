@@ -107,7 +107,7 @@ class HttpStatusLists:
 
     def _load(self, uri: str, now: float) -> _List:
         body = self._fetch(uri)
-        _, claims = self._jws.verify(body.decode("ascii").strip())
+        _, _, claims = self._jws.verify(body.decode("ascii").strip())
         return parse_status_list_claims(claims, uri=uri, issuer=self._issuer, now=now, leeway=self._leeway)
 
 

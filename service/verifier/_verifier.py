@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from ._claims import ClaimsChecker, Decision, Entry, denial
+from ._claims import ClaimsChecker, Decision, Entry, decide, denial
 from ._compact import CompactVerifier
 from ._constants import JWKS_PATH, MAX_LEEWAY, MAX_TOKEN_BYTES, TOKEN_TYPE
 from ._http import HttpFetcher, origin
@@ -73,10 +73,11 @@ class Verifier:
         Raises an ``InvalidToken`` subclass: ``TooLarge``, ``Malformed``,
         ``UnsupportedAlgorithm``, ``WrongType``, ``UnknownKey``, ``BadSignature``,
         ``WrongIssuer``, ``WrongAudience``, ``Expired``, ``NotYetValid``, ``Revoked`` or
-        ``StatusUnavailable``. The returned dict is a fresh shallow copy; its nested
-        values are shared with the cache and must not be mutated.
+        ``StatusUnavailable``. The returned dict is yours at the top level; for a token
+        seen before its nested values are shared with the cache: do not mutate them.
         """
-        return dict(self._live_entry(token).claims)
+        entry, fresh = self._live_entry(token)
+        return fresh if fresh is not None else dict(entry.claims())
 
     def gate(self, token: str, feature: str) -> Decision:
         """Return what the token decides for ``feature``; never raises for a bad token.
@@ -85,20 +86,22 @@ class Verifier:
         category the token does not mention gives reason ``unknown_feature``.
         """
         try:
-            entry = self._live_entry(token)
+            entry, fresh = self._live_entry(token)
         except InvalidToken as error:
             found = self._denials.get(error.reason)
             if found is None:
                 found = self._denials.setdefault(error.reason, denial(error.reason))
             return found
-        return entry.decision(feature)
+        return entry.decision(feature) if fresh is None else decide(fresh, feature)
 
-    def _live_entry(self, token: str) -> Entry:
+    def _live_entry(self, token: str) -> tuple[Entry, dict[str, Any] | None]:
+        """The entry of a live token, and its freshly parsed claims if first seen now."""
         now = self._clock()
         entry = self._cache.get(token) if type(token) is str else None
+        fresh = None
         cached = entry is not None
         if entry is None:
-            entry = self._new_entry(token)
+            entry, fresh = self._new_entry(token)
         try:
             if now >= entry.exp:
                 raise Expired("token has expired")
@@ -115,14 +118,14 @@ class Verifier:
         except InvalidToken as error:
             _log.info("token rejected: reason=%s kid=%s jti=%r", error.reason, entry.kid, entry.jti)
             raise
-        return entry
+        return entry, fresh
 
-    def _new_entry(self, token: str) -> Entry:
+    def _new_entry(self, token: str) -> tuple[Entry, dict[str, Any]]:
         kid, jti = "-", None
         try:
-            kid, claims = self._jws.verify(token)
+            kid, payload, claims = self._jws.verify(token)
             jti = claims.get("jti")
-            return self._claims.entry(kid, claims)
+            return self._claims.entry(kid, payload, claims), claims
         except InvalidToken as error:
             _log.info("token rejected: reason=%s kid=%s jti=%r", error.reason, kid, jti)
             raise

@@ -159,3 +159,12 @@ def test_logs_kid_jti_and_reason_but_never_the_token(
     assert "reason=wrong_audience" in text
     for segment in token.split("."):
         assert segment not in text
+
+
+def test_a_token_seen_again_gives_the_same_claims_and_decisions(verifier: Verifier, issuer: TestIssuer) -> None:
+    claims = issuer.age_claims()
+    token = issuer.sign(claims)
+    first = [verifier.gate(token, name) for name in ("companion", "virtual_intimacy", "nope")]
+    assert verifier.verify(token) == claims  # parsed again from the cached payload
+    assert [verifier.gate(token, name) for name in ("companion", "virtual_intimacy", "nope")] == first
+    assert verifier.verify(token) == claims
