@@ -13,34 +13,52 @@ only the export and the service's JWKS. Every check that fails raises
 - a checkpoint whose seq or count disagrees with the lines: the first seq one side has and
   the other lacks; any other checkpoint failure: the last event's seq (the checkpoint's
   own seq for an empty export); a missing checkpoint: the last seq read, or None.
+
+Large exports are verified in parallel: past ``parallel_threshold`` lines, worker processes
+parse the lines and recompute the hashes (``_lines``, ``_parallel``) while this process
+makes every check that depends on earlier lines, in line order, so the outcome and the seq
+named are the same as in-process; the workers only read a bounded number of lines ahead.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
-import urllib.request
+import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import IO, Any, NoReturn, TextIO
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from service.auditlog.chain import GENESIS, check_event, is_hash, link_hash
-from service.auditlog.export import CHECKPOINT_CLAIMS, CHECKPOINT_TYP
+from service.auditlog import _parallel
+from service.auditlog._jwks import (
+    JWKS_TIMEOUT_SECONDS,
+    MAX_JWKS_BYTES,
+    MAX_JWS_CHARS,
+    JWKSInvalid,
+    ed25519_keys,
+    load_jwks,
+    verified_jws,
+)
+from service.auditlog._lines import (
+    BAD_AT_SEQ,
+    CHECKPOINT,
+    EVENT,
+    MAX_LINE_BYTES,
+    Record,
+    classify,
+)
+from service.auditlog.chain import GENESIS, is_hash
 
-# An event line is well under 2 KiB; the cap keeps one hostile line from eating memory.
-MAX_LINE_BYTES = 64 * 1024
-MAX_JWS_CHARS = 4096
-MAX_JWKS_BYTES = 1024 * 1024
-JWKS_TIMEOUT_SECONDS = 10
+__all__ = ["JWKS_TIMEOUT_SECONDS", "MAX_JWKS_BYTES", "MAX_JWS_CHARS", "MAX_LINE_BYTES",
+           "PARALLEL_THRESHOLD", "ExportInvalid", "ExportReport", "JWKSInvalid", "load_jwks",
+           "run_verify", "verify_export"]
 
-_EVENT_KEYS = frozenset({"kind", "seq", "event", "prev", "hash"})
+# Below this many lines an export is verified in this process: a pool costs ~0.1 s to start.
+PARALLEL_THRESHOLD = 20_000
+
 _CHECKPOINT_KEYS = frozenset({"kind", "seq", "head", "count", "jws"})
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 _Fail = Callable[..., NoReturn]
 
@@ -56,10 +74,6 @@ class ExportInvalid(Exception):
         self.detail = detail
 
 
-class JWKSInvalid(ValueError):
-    """The JWKS is not a usable JSON Web Key Set (bad input, not a bad export)."""
-
-
 @dataclass(frozen=True)
 class ExportReport:
     """What a valid export proves. For an empty export ``first_seq == last_seq + 1``."""
@@ -72,102 +86,6 @@ class ExportReport:
     kid: str
 
 
-class _DuplicateMember(ValueError):
-    pass
-
-
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        # Two parsers may keep different copies of a duplicate (RFC 8259 leaves it open).
-        raise _DuplicateMember("duplicate member name")
-    return obj
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _strict_json(data: bytes | str) -> Any:
-    """Parse UTF-8 JSON, refusing duplicate members and NaN/Infinity; raise ``ValueError``."""
-    try:
-        # Decode ourselves: json.loads(bytes) would also accept UTF-16 and UTF-32.
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-        return json.loads(text, object_pairs_hook=_unique_members, parse_constant=_reject_constant)
-    except RecursionError as e:
-        raise ValueError("JSON nested too deeply") from e
-
-
-def _ed25519_keys(jwks: Mapping[str, Any]) -> dict[str, Ed25519PublicKey]:
-    """Return the JWKS's Ed25519 signing keys by kid; skip other key types."""
-    keys_list = jwks.get("keys") if isinstance(jwks, Mapping) else None
-    if not isinstance(keys_list, list):
-        raise JWKSInvalid('JWKS must be an object with a "keys" array')
-    keys: dict[str, Ed25519PublicKey] = {}
-    for jwk in keys_list:
-        if not isinstance(jwk, Mapping) or jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
-            continue
-        kid, x = jwk.get("kid"), jwk.get("x")
-        if jwk.get("alg", "EdDSA") not in ("EdDSA", "Ed25519") or jwk.get("use", "sig") != "sig":
-            continue
-        if not isinstance(kid, str) or kid in keys:
-            raise JWKSInvalid(f"Ed25519 key with a missing or repeated kid {kid!r}")
-        raw = _b64url_decode(x) if isinstance(x, str) else None
-        if raw is None or len(raw) != 32:
-            raise JWKSInvalid(f"Ed25519 key {kid!r}: x is not 32 bytes of base64url")
-        keys[kid] = Ed25519PublicKey.from_public_bytes(raw)
-    return keys
-
-
-def _b64url_decode(segment: str) -> bytes | None:
-    """Decode canonical unpadded base64url, or return None (padding, stray bits, bad chars)."""
-    if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    except binascii.Error:
-        return None
-    # Re-encoding catches non-zero trailing bits, which would give one value two spellings.
-    return raw if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == segment else None
-
-
-def _verified_jws(
-    jws: object, keys: Mapping[str, Ed25519PublicKey], fail: _Fail
-) -> tuple[str, dict[str, Any]]:
-    """Return ``(kid, claims)`` of a checkpoint JWS whose signature verifies; else ``fail``."""
-    if not isinstance(jws, str) or len(jws) > MAX_JWS_CHARS or jws.count(".") != 2:
-        fail("bad_jws", "not a compact JWS of three segments within the size cap")
-    segments = jws.split(".")
-    raw_header, raw_claims, signature = (_b64url_decode(s) for s in segments)
-    if raw_header is None or raw_claims is None or signature is None:
-        fail("bad_jws", "a segment is not canonical unpadded base64url")
-    try:
-        header, claims = _strict_json(raw_header), _strict_json(raw_claims)
-    except ValueError as e:
-        fail("bad_jws", f"header or claims are not strict JSON: {e}")
-    # Only these three members: jwk/jku/x5u/x5c/crit/cty must never steer verification.
-    if not isinstance(header, dict) or header.keys() != {"alg", "typ", "kid"}:
-        fail("bad_header", "header must hold exactly alg, typ and kid")
-    if header["alg"] not in ("EdDSA", "Ed25519") or header["typ"] != CHECKPOINT_TYP:
-        fail("bad_header", f"want alg EdDSA and typ {CHECKPOINT_TYP}")
-    kid = header["kid"]
-    key = keys.get(kid) if isinstance(kid, str) else None
-    if key is None:
-        fail("unknown_kid", f"no Ed25519 key {kid!r} in the JWKS")
-    try:
-        key.verify(signature, f"{segments[0]}.{segments[1]}".encode("ascii"))
-    except InvalidSignature:
-        fail("bad_signature", f"signature does not verify with key {kid!r}")
-    if not isinstance(claims, dict) or claims.keys() != set(CHECKPOINT_CLAIMS):
-        fail("bad_claims", f"claims must be exactly {list(CHECKPOINT_CLAIMS)}")
-    # type() rather than isinstance: True must not pass for the integer 1.
-    if not all(type(claims[name]) is int for name in ("seq", "count", "iat")):
-        fail("bad_claims", "seq, count and iat must be integers")
-    if not isinstance(claims["iss"], str) or not isinstance(claims["tenant"], str):
-        fail("bad_claims", "iss and tenant must be strings")
-    return kid, claims
-
-
 class _Reader:
     """The state of one pass over an export: what has been proven so far."""
 
@@ -178,13 +96,14 @@ class _Reader:
         self.count = 0
         self.tenant: str | None = None
 
-    def event(self, line: dict[str, Any], line_no: int) -> None:
-        seq, event, prev, hash_ = (line.get(k) for k in ("seq", "event", "prev", "hash"))
-        expected = None if self.last_seq is None else self.last_seq + 1
-        if line.keys() != _EVENT_KEYS or type(seq) is not int or seq < 1:
-            raise ExportInvalid(expected, "bad_line", line_no, "not an event line")
-        if not is_hash(prev) or not is_hash(hash_):
-            raise ExportInvalid(seq, "bad_line", line_no, "prev and hash must be 64 lowercase hex")
+    @property
+    def expected(self) -> int | None:
+        return None if self.last_seq is None else self.last_seq + 1
+
+    def event(self, record: Record, line_no: int) -> None:
+        """Apply an EVENT record (``_lines``): the checks that need the lines before it."""
+        _, seq, prev, hash_, tenant, bad_event, hash_ok = record
+        expected = self.expected
         if expected is None:
             # An export may start mid-chain; only seq 1 may (and must) start from GENESIS.
             if (seq == 1) != (prev == GENESIS):
@@ -196,16 +115,13 @@ class _Reader:
         elif prev != self.head:
             raise ExportInvalid(self.last_seq, "prev_mismatch", line_no,
                                 f"prev of seq {seq} is not the hash of seq {self.last_seq}")
-        try:
-            check_event(event)
-            computed = link_hash(prev, event)
-        except ValueError as e:
-            raise ExportInvalid(seq, "bad_event", line_no, str(e)) from None
+        if bad_event is not None:
+            raise ExportInvalid(seq, "bad_event", line_no, bad_event)
         if self.tenant is None:
-            self.tenant = event["tenant"]
-        elif event["tenant"] != self.tenant:
+            self.tenant = tenant
+        elif tenant != self.tenant:
             raise ExportInvalid(seq, "tenant_mismatch", line_no, f"tenant is not {self.tenant!r}")
-        if computed != hash_:
+        if not hash_ok:
             raise ExportInvalid(seq, "hash_mismatch", line_no, "event does not hash to its hash")
         if self.first_seq is None:
             self.first_seq = seq
@@ -227,7 +143,7 @@ class _Reader:
             raise ExportInvalid(default_at if at is None else at, reason, line_no, detail)
 
         self._check_covers(seq, head, count, fail)
-        kid, claims = _verified_jws(line.get("jws"), keys, fail)
+        kid, claims = verified_jws(line.get("jws"), keys, fail)
         if (claims["seq"], claims["head"], claims["count"]) != (seq, head, count):
             fail("claims_mismatch", "signed seq/head/count differ from the checkpoint line")
         tenant = claims["tenant"]
@@ -258,66 +174,62 @@ class _Reader:
             fail("checkpoint_mismatch", f"checkpoint head is not the hash of seq {seq}")
 
 
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the CPUs this process may run on
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _records(lines: Iterable[bytes | str], workers: int, threshold: int) -> Iterator[Record]:
+    """The record of each line: the first ``threshold`` in-process, the rest in workers."""
+    it = iter(lines)
+    yield from map(classify, islice(it, threshold))
+    if workers > 1 and sys.executable:
+        yield from _parallel.classified(it, workers)
+    else:
+        yield from map(classify, it)
+
+
 def verify_export(lines: Iterable[bytes | str], jwks: Mapping[str, Any], *,
-                  issuer: str | None = None) -> ExportReport:
+                  issuer: str | None = None, workers: int | None = None,
+                  parallel_threshold: int | None = None) -> ExportReport:
     """Verify an export read line by line; return what it proves.
 
     Recomputes every hash, checks seq continuity and prev links, the event shape and tenant,
     that exactly one checkpoint closes the export, that its seq/head/count are what was read,
     and that its JWS verifies with an Ed25519 key of ``jwks`` and signs the same values
-    (and ``iss == issuer`` when given). Holds one line at a time.
+    (and ``iss == issuer`` when given). Holds one line at a time for the first
+    ``parallel_threshold`` lines (default :data:`PARALLEL_THRESHOLD`); past them, ``workers``
+    processes (default: one per CPU; 1 means none) parse and hash a bounded number of lines
+    ahead of the checks here. The outcome is the same either way.
 
     Raises :class:`ExportInvalid` at the first failure (see the module docstring for the seq
     it names), and :class:`JWKSInvalid` when ``jwks`` is not a JWKS.
     """
-    keys = _ed25519_keys(jwks)
+    keys = ed25519_keys(jwks)
     reader = _Reader()
     report: ExportReport | None = None
     line_no = 0
-    for line_no, raw in enumerate(lines, start=1):
-        expected = None if reader.last_seq is None else reader.last_seq + 1
-        if report is not None:
-            raise ExportInvalid(report.last_seq, "line_after_checkpoint", line_no)
-        if len(raw) > MAX_LINE_BYTES:
-            raise ExportInvalid(expected, "line_too_long", line_no)
-        try:
-            line = _strict_json(raw)
-        except ValueError as e:
-            reason = "duplicate_member" if isinstance(e, _DuplicateMember) else "malformed_json"
-            raise ExportInvalid(expected, reason, line_no, str(e)) from None
-        kind = line.get("kind") if isinstance(line, dict) else None
-        if kind == "event":
-            reader.event(line, line_no)
-        elif kind == "checkpoint":
-            report = reader.checkpoint(line, line_no, keys, issuer)
-        else:
-            raise ExportInvalid(expected, "bad_line", line_no, "kind is not event or checkpoint")
+    threshold = PARALLEL_THRESHOLD if parallel_threshold is None else parallel_threshold
+    records = _records(lines, _cpus() if workers is None else workers, threshold)
+    try:
+        for line_no, record in enumerate(records, start=1):
+            if report is not None:
+                raise ExportInvalid(report.last_seq, "line_after_checkpoint", line_no)
+            if record[0] == EVENT:
+                reader.event(record, line_no)
+            elif record[0] == CHECKPOINT:
+                report = reader.checkpoint(record[1], line_no, keys, issuer)
+            elif record[0] == BAD_AT_SEQ:
+                raise ExportInvalid(record[1], record[2], line_no, record[3])
+            else:
+                raise ExportInvalid(reader.expected, record[1], line_no, record[2])
+    finally:
+        records.close()  # stops any workers now, not when the generator is collected
     if report is None:
         raise ExportInvalid(reader.last_seq, "missing_checkpoint", line_no + 1)
     return report
-
-
-def load_jwks(source: str) -> dict[str, Any]:
-    """Load a JWKS from a file path or an http(s) URL (10 s timeout, 1 MiB cap).
-
-    Raises ``OSError`` when it cannot be read (``urllib.error.URLError`` included) and
-    :class:`JWKSInvalid` when it is too large, not strict JSON, or has no ``keys`` array.
-    """
-    if source.startswith(("https://", "http://")):
-        with urllib.request.urlopen(source, timeout=JWKS_TIMEOUT_SECONDS) as response:
-            data = response.read(MAX_JWKS_BYTES + 1)
-    else:
-        with open(source, "rb") as f:
-            data = f.read(MAX_JWKS_BYTES + 1)
-    if len(data) > MAX_JWKS_BYTES:
-        raise JWKSInvalid(f"JWKS larger than {MAX_JWKS_BYTES} bytes")
-    try:
-        jwks = _strict_json(data)
-    except ValueError as e:
-        raise JWKSInvalid(f"JWKS is not strict JSON: {e}") from None
-    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
-        raise JWKSInvalid('JWKS must be an object with a "keys" array')
-    return jwks
 
 
 def _bounded_lines(f: IO[bytes]) -> Iterator[bytes]:
