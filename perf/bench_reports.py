@@ -53,23 +53,24 @@ def seed_subjects(conn, kek: KeyEncryptionKey, count: int, list_id: int) -> None
 def seed_log(conn, count: int) -> None:  # type: ignore[no-untyped-def]
     start = datetime(2026, 7, 15, tzinfo=timezone.utc)
     head = GENESIS
-    with conn.cursor() as cur, cur.copy("COPY consent_log (tenant, seq, event, prev, hash, recorded_at) FROM STDIN") as copy:
-        for seq in range(1, count + 1):
-            at = start + timedelta(microseconds=seq * 1000)
-            event = {
-                "type": "granted" if seq % 5 else "withdrawn", "consent_id": f"00000000-0000-4000-8000-{seq:012d}",
-                "tenant": TENANT, "child_ref": f"kid-{seq % 500_000}", "guardian_ref": f"parent-{seq % 400_000}",
-                "relationship": "parent", "scopes": ["pi_processing", "companion"],
-                "method": "in_app_parent_account", "evidence_ref": f"ev-{seq}", "notice_version": "privacy-notice-v3",
-                "policy": "2026-07-15.1", "occurred_at": timestamp(at), "recorded_at": timestamp(at),
-                "client_id": "cl_bench",
-            }
-            text = canonical(event)
-            digest = hashlib.sha256(bytes.fromhex(head) + text).hexdigest()
-            if seq <= 3:
-                assert digest == link_hash(head, event)
-            copy.write_row((TENANT, seq, text.decode(), head, digest, at))
-            head = digest
+    with conn.cursor() as cur:
+        with cur.copy("COPY consent_log (tenant, seq, event, prev, hash, recorded_at) FROM STDIN") as copy:
+            for seq in range(1, count + 1):
+                at = start + timedelta(microseconds=seq * 1000)
+                event = {
+                    "type": "granted" if seq % 5 else "withdrawn", "consent_id": f"00000000-0000-4000-8000-{seq:012d}",
+                    "tenant": TENANT, "child_ref": f"kid-{seq % 500_000}", "guardian_ref": f"parent-{seq % 400_000}",
+                    "relationship": "parent", "scopes": ["pi_processing", "companion"],
+                    "method": "in_app_parent_account", "evidence_ref": f"ev-{seq}", "notice_version": "privacy-notice-v3",
+                    "policy": "2026-07-15.1", "occurred_at": timestamp(at), "recorded_at": timestamp(at),
+                    "client_id": "cl_bench",
+                }
+                text = canonical(event)
+                digest = hashlib.sha256(bytes.fromhex(head) + text).hexdigest()
+                if seq <= 3:
+                    assert digest == link_hash(head, event)
+                copy.write_row((TENANT, seq, text.decode(), head, digest, at))
+                head = digest
         cur.execute(
             "INSERT INTO consent_log_heads (tenant, seq, hash, recorded_at) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (tenant) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, recorded_at = EXCLUDED.recorded_at",

@@ -12,6 +12,7 @@ project's gunicorn.conf.py. Everything listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from harness import (
@@ -32,6 +33,8 @@ APP_SCOPES = "subjects:write subjects:read tokens:issue consent:write consent:re
 PERSONA_SCOPES = "tokens:verify"
 REGULATOR_SCOPES = "audit:export"
 AUDIENCE = "persona-chat"
+# The WSGI app gunicorn serves; overridable to benchmark another build of the service.
+WSGI_APP = os.environ.get("PERF_WSGI_APP", "service.wsgi:app")
 
 
 class BenchService:
@@ -53,7 +56,7 @@ class BenchService:
         self.env = service_env(self.db_url, self.port, AGEGATE_WORKERS=str(self.workers), **self.extra_env)
         log(f"{self.db_name}: migrating")
         agegate(self.env, "db", "upgrade")
-        self.server = Gunicorn("service.wsgi:app", self.env, self.port, self.logdir / f"{self.db_name}.log")
+        self.server = Gunicorn(WSGI_APP, self.env, self.port, self.logdir / f"{self.db_name}.log")
         self.server.start()
         # The first request creates the signing key: do it once, before concurrent load.
         http_json("GET", self.base + "/.well-known/jwks.json")

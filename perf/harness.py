@@ -192,7 +192,7 @@ def service_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
         AGEGATE_ISSUER=f"http://127.0.0.1:{port}",
         AGEGATE_KEK=base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode(),
         AGEGATE_BIND=f"127.0.0.1:{port}",
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     )
     env.update(extra)
     return env
