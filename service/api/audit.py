@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import date
 from typing import Any
 
@@ -48,9 +49,20 @@ def export_consent_log() -> Response:
     since, until = query.get("since"), query.get("until")
     snapshot = runtime.parts["keyring"].snapshot()
 
+    # Open the transaction and read where the chain stands before answering, so a database
+    # outage is a 503 rather than a 200 that breaks off without its checkpoint.
+    stack = ExitStack()
+    session = stack.enter_context(transaction(runtime.sessions))
+    try:
+        session.connection()  # connect now: the first query may come only after the 200
+        start = audit_log.head_before(session, tenant, since)
+    except BaseException:
+        stack.close()
+        raise
+
     def lines() -> Iterator[bytes]:
-        with transaction(runtime.sessions) as session:
-            seq, head = audit_log.head_before(session, tenant, since)
+        with stack:
+            seq, head = start
             count = 0
             for entry in audit_log.entries(session, tenant, since, until):
                 yield stored_event_line(entry.seq, entry.event, entry.prev, entry.hash)

@@ -17,6 +17,7 @@ from authlib.oauth2.rfc6749 import ClientMixin, grants
 from flask import Blueprint, Flask, current_app, g, request
 from werkzeug.exceptions import Forbidden, Unauthorized
 
+from service.api.problems import problem
 from service.store import clients as client_store
 from service.store.db import transaction
 from service.store.models import Client
@@ -107,11 +108,26 @@ def init_oauth(app: Flask) -> None:
 
 @oauth_blueprint.post("/oauth/token")
 def issue_access_token() -> Any:
-    """RFC 6749 §4.4; errors are RFC 6749 §5.2 JSON, as OAuth clients expect."""
+    """RFC 6749 §4.4. Errors are problem+json (CONTRACT §3) that keep RFC 6749 §5.2's
+    `error` and `error_description` members, so OAuth client libraries still read them."""
     server: AuthorizationServer = current_app.extensions["agegate.oauth"]
     with transaction(current_app.extensions["agegate.sessions"]) as session:
         g.db = session
-        return server.create_token_response()
+        response = server.create_token_response()
+    if response.status_code < 400:
+        return response
+    oauth_error = response.get_json(silent=True) or {}
+    answer = problem(
+        response.status_code,
+        "oauth-" + str(oauth_error.get("error", "error")).replace("_", "-"),
+        "OAuth 2.0 token request refused",
+        str(oauth_error.get("error_description", oauth_error.get("error", ""))),
+        **{k: v for k, v in oauth_error.items() if k in ("error", "error_description")},
+    )
+    for name in ("WWW-Authenticate", "Cache-Control", "Pragma"):
+        if name in response.headers:
+            answer.headers[name] = response.headers[name]
+    return answer
 
 
 class _BearerCache:

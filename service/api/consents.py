@@ -27,7 +27,7 @@ from service.store.audit_log import timestamp
 
 blueprint = Blueprint("consents", __name__)
 
-_KEY = validate.Regexp(r"^[!-~]{1,200}$")
+_KEY = validate.Regexp(r"\A[!-~]{1,200}\Z")
 
 
 class GrantSchema(Schema):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 # Printable ASCII without space or '/': refs appear in URL paths and logs unescaped.
-REF_PATTERN = r"^[!-.0-~]{1,128}$"
+REF_PATTERN = r"\A[!-.0-~]{1,128}\Z"  # \Z: "$" would let a trailing newline through
 
 
 def ref_field(**kwargs: object) -> fields.String:
