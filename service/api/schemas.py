@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
+from typing import Any
+
 from marshmallow import fields, validate
 
 # Printable ASCII without space or '/': refs appear in URL paths and logs unescaped.
@@ -16,6 +20,13 @@ def ref_field(**kwargs: object) -> fields.String:
 
 
 def is_ref(value: str) -> bool:
-    import re
-
     return re.fullmatch(REF_PATTERN, value) is not None
+
+
+class IsoDate(fields.Date):
+    """A calendar date written exactly YYYY-MM-DD (strptime alone would take 2013-5-1)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
+        if not isinstance(value, str) or re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) is None:
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)

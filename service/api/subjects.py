@@ -11,7 +11,7 @@ from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from service.api.auth import require_scope
 from service.api.bodies import load
-from service.api.schemas import is_ref, ref_field
+from service.api.schemas import IsoDate, is_ref, ref_field
 from service.domain.brackets import bracket_at, check_birth_date, next_bracket_change
 from service.domain.evidence import Assurance, normalize_resident_id, resident_id_birth_date
 from service.runtime import Runtime
@@ -27,7 +27,7 @@ _FIELDS_BY_METHOD = {"self_declared": "birth_date", "resident_id": "resident_id"
 
 class EvidenceSchema(Schema):
     method = fields.String(required=True, validate=validate.OneOf(sorted(_FIELDS_BY_METHOD)))
-    birth_date = fields.Date(format="%Y-%m-%d")
+    birth_date = IsoDate(format="%Y-%m-%d")
     resident_id = fields.String(validate=validate.Length(equal=18))
     jwt = fields.String(validate=validate.Length(min=1, max=8192))
 
