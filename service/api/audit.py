@@ -23,6 +23,9 @@ blueprint = Blueprint("audit", __name__)
 
 # The Interim Measures: a security assessment is due once registered users exceed 1,000,000.
 SECURITY_ASSESSMENT_USERS = 1_000_000
+# Export lines go out in chunks of this many (~64 KB): one socket write (and one HTTP chunk)
+# per line would cost more than reading the line from the database.
+EXPORT_CHUNK_LINES = 100
 
 
 class ExportQuery(Schema):
@@ -64,9 +67,15 @@ def export_consent_log() -> Response:
         with stack:
             seq, head = start
             count = 0
+            chunk: list[bytes] = []
             for entry in audit_log.entries(session, tenant, since, until):
-                yield stored_event_line(entry.seq, entry.event, entry.prev, entry.hash)
+                chunk.append(stored_event_line(entry.seq, entry.event, entry.prev, entry.hash))
+                if len(chunk) == EXPORT_CHUNK_LINES:
+                    yield b"".join(chunk)
+                    chunk = []
                 seq, head, count = entry.seq, entry.hash, count + 1
+            if chunk:
+                yield b"".join(chunk)
         claims = checkpoint_claims(
             issuer=runtime.settings.issuer, tenant=tenant, seq=seq, head=head, count=count,
             iat=int(runtime.clock().timestamp()),

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -97,19 +97,22 @@ def head_before(session: Session, tenant: str, since: datetime | None) -> tuple[
 
 
 def entries(
-    session: Session, tenant: str, since: datetime | None, until: datetime | None, batch: int = 5000
-) -> Iterator[ConsentLogEntry]:
-    """Entries in seq order, fetched in keyset-paginated batches so memory stays flat."""
+    session: Session, tenant: str, since: datetime | None, until: datetime | None, batch: int = 10_000
+) -> Iterator[Row[int, str, str, str]]:
+    """(seq, event, prev, hash) rows in seq order, in keyset-paginated batches so memory stays flat.
+
+    Plain rows, not ORM entities: an export reads a million of them and builds nothing else.
+    """
+    columns = (ConsentLogEntry.seq, ConsentLogEntry.event, ConsentLogEntry.prev, ConsentLogEntry.hash)
     after = 0
     while True:
-        query = select(ConsentLogEntry).where(ConsentLogEntry.tenant == tenant, ConsentLogEntry.seq > after)
+        query = select(*columns).where(ConsentLogEntry.tenant == tenant, ConsentLogEntry.seq > after)
         if since is not None:
             query = query.where(ConsentLogEntry.recorded_at >= since)
         if until is not None:
             query = query.where(ConsentLogEntry.recorded_at < until)
-        rows = list(session.scalars(query.order_by(ConsentLogEntry.seq).limit(batch)))
+        rows = session.execute(query.order_by(ConsentLogEntry.seq).limit(batch)).all()
         if not rows:
             return
         yield from rows
         after = rows[-1].seq
-        session.expunge_all()
