@@ -142,6 +142,21 @@ def versions(*packages: str) -> dict[str, str]:
     return found
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of the whole machine since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def machine_busy(seconds: float = 1.0) -> float:
+    """Fraction of all cores busy over the next `seconds` (everything on the machine)."""
+    busy0, total0 = cpu_ticks()
+    time.sleep(seconds)
+    busy1, total1 = cpu_ticks()
+    return (busy1 - busy0) / max(1, total1 - total0)
+
+
 # --------------------------------------------------------------------------- Postgres
 
 
