@@ -49,13 +49,13 @@ def db() -> None:
 @db.command()
 def upgrade() -> None:
     """Apply the Alembic migrations to AGEGATE_DATABASE_URL."""
+    settings = _settings()  # before importing alembic, whose set-up logging would precede the error
     from pathlib import Path
 
     from sqlalchemy.engine import make_url
 
     from service.store import migrate
 
-    settings = _settings()
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,13 +101,10 @@ def _issuer(value: str) -> str:
 
 
 def _kek(value: str) -> bytes:
-    try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError):
-        raise ConfigError("AGEGATE_KEK: expected 32 bytes, base64url") from None
-    if len(raw) != 32:
+    # The decoder silently skips characters outside the alphabet, so check the text first.
+    if re.fullmatch(r"[A-Za-z0-9_-]{43}=?", value) is None:
         raise ConfigError("AGEGATE_KEK: expected 32 bytes, base64url")
-    return raw
+    return base64.urlsafe_b64decode(value.rstrip("=") + "=")
 
 
 def _timezone(value: str) -> ZoneInfo:

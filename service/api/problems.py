@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, Response, json
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from service.attestation import InvalidAttestation
@@ -91,7 +92,7 @@ def _any(error: Exception) -> Response:
         if isinstance(error, error_type):
             detail = "a concurrent request changed the same record; retry" if isinstance(error, IntegrityError) else str(error)
             return problem(status, slug, title, detail, **_facts(error))
-    if isinstance(error, (DatabaseUnavailable, OperationalError)) or (
+    if isinstance(error, (DatabaseUnavailable, OperationalError, PoolTimeout)) or (
         isinstance(error, DBAPIError) and error.connection_invalidated
     ):
         log.warning("database unavailable: %s", type(error).__name__)

@@ -112,6 +112,8 @@ def withdraw(session: Session, *, tenant: str, consent_id: str, reason: str | No
     Withdrawing an already withdrawn consent changes nothing and answers as before; a consent
     that has expired or whose subject was erased is a Conflict. Raises NotFound.
     """
+    # Lock the consent first: a concurrent withdrawal waits here and then sees the ending.
+    session.execute(select(Consent.consent_id).where(Consent.tenant == tenant, Consent.consent_id == consent_id).with_for_update())
     record = get(session, tenant, consent_id, now)
     if record.ending is not None and record.ending.kind == "withdrawn":
         return record

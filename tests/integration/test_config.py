@@ -125,11 +125,6 @@ def test_a_bad_value_raises_one_config_error_naming_the_variable(variable: str, 
     assert "\n" not in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service/config.py _kek uses base64.urlsafe_b64decode, which silently discards "
-    "characters outside the alphabet instead of refusing a malformed AGEGATE_KEK",
-)
 @pytest.mark.parametrize(
     "value",
     [

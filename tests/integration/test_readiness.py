@@ -227,11 +227,6 @@ def test_metrics_are_per_app_not_process_global(live_app: Flask) -> None:
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="AGEGATE_TEST_DATABASE_URL is not set")
-@pytest.mark.xfail(
-    strict=True,
-    reason="service/api/problems.py _any maps OperationalError to 503 but not sqlalchemy.exc.TimeoutError "
-    "(QueuePool exhausted), which falls through to 500",
-)
 def test_an_exhausted_connection_pool_answers_503_not_500(postgres_databases: PostgresDatabases) -> None:
     """Every pooled connection busy past pool_timeout (5 s) is overload: retry later, not a crash."""
     url = postgres_databases.create("agegate_it_pool")
