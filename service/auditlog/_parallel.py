@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import struct
 import subprocess
 import sys
@@ -47,6 +48,9 @@ def _read_frame(f: IO[bytes]) -> bytes | None:
 
 def serve() -> None:
     """A worker's main loop: classify each batch read from stdin, write its records back."""
+    # Ctrl-C reaches the whole process group: the parent stops its workers, and a worker
+    # must not print a traceback of its own. Without a parent, stdin ends and so does this.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print must not corrupt the frames
     while (frame := _read_frame(sys.stdin.buffer)) is not None:
