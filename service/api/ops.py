@@ -8,7 +8,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
-from sqlalchemy import text
+
+from service.store.db import DatabaseUnavailable
 
 blueprint = Blueprint("ops", __name__)
 
@@ -21,8 +22,17 @@ def healthz() -> dict[str, str]:
 @blueprint.get("/readyz")
 def readyz() -> Any:
     """200 when the database answers; the 503 comes from problems.py's database mapping."""
-    with current_app.extensions["agegate"].engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
+    # Below SQLAlchemy's transaction events: on SQLite every transaction is BEGIN IMMEDIATE,
+    # and a probe must not queue behind writers for the write lock.
+    engine = current_app.extensions["agegate"].engine
+    try:
+        connection = engine.raw_connection()
+        try:
+            connection.cursor().execute("SELECT 1")
+        finally:
+            connection.close()
+    except engine.dialect.loaded_dbapi.Error as error:
+        raise DatabaseUnavailable(type(error).__name__) from None
     return {"status": "ready"}
 
 
