@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fixture import APP_SCOPES, BenchService, consent_body, seed_families  # noqa: E402
-from harness import alternate, command_line, emit, figure, log, median  # noqa: E402
+from harness import alternate, command_line, emit, figure, gunicorn_env, log, median, paired_ratio  # noqa: E402
 from loadgen import LoadResult, ensure_wrk, run_load  # noqa: E402
 
 RAW_TABLE = "perf_raw_subjects"
@@ -108,6 +108,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class for every server (experiments)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread only)")
     parser.add_argument("--families", type=int, default=40, help="child/guardian pairs per tenant")
     parser.add_argument("--tenants", type=int, default=4, help="tenants for the multi-tenant consent run")
     parser.add_argument("--json", type=Path)
@@ -117,7 +119,7 @@ def main() -> int:
     wrk = ensure_wrk(log)
     from sqlalchemy import create_engine
 
-    with BenchService("agegate_bench_db", args.logdir, workers=args.workers) as svc:
+    with BenchService("agegate_bench_db", args.logdir, workers=args.workers, **gunicorn_env(args)) as svc:
         engine = create_engine(svc.db_url)
         metadata, _ = _raw_table()
         metadata.create_all(engine)
@@ -181,7 +183,8 @@ def main() -> int:
         value = median(runs[name])
         figures.append(figure(title, value=value, unit="writes/s", runs=runs[name], ceiling=ceiling,
                               ceiling_name=ceiling_name, ceiling_runs=runs["raw"], target=target,
-                              passed=None if minimum is None else ok and value / ceiling >= minimum, detail=detail))
+                              passed=None if minimum is None else ok and value / ceiling >= minimum,
+                              detail=f"{detail}; paired per-round ratio {paired_ratio(runs[name], runs['raw']):.2f}x"))
     notes = [f"load generator: {'wrk' if wrk else 'Python fallback'}, {args.connections} connections, "
              f"{args.duration:.0f} s per run, {args.rounds} alternating rounds"]
     emit({"script": "bench_db.py", "command": command_line(), "figures": figures, "notes": notes}, args.json)

@@ -20,8 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixture import APP_SCOPES, AUDIENCE, PERSONA_SCOPES, BenchService  # noqa: E402
 from harness import (  # noqa: E402
     Gunicorn,
+    gunicorn_env,
     alternate,
     command_line,
+    paired_ratio,
     emit,
     figure,
     free_port,
@@ -45,6 +47,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class for every server (experiments)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread only)")
     parser.add_argument("--subjects", type=int, default=200)
     parser.add_argument("--verify-tokens", type=int, default=1000, help="distinct tokens cycled by the verify load")
     parser.add_argument("--json", type=Path)
@@ -56,8 +60,8 @@ def main() -> int:
              f"{args.connections} connections, {args.duration:.0f} s per run, {args.rounds} rounds"]
 
     trivial_port = free_port()
-    trivial_env = service_env("sqlite://", trivial_port, AGEGATE_WORKERS=str(args.workers))
-    with BenchService("agegate_bench_http", args.logdir, workers=args.workers) as svc, \
+    trivial_env = service_env("sqlite://", trivial_port, AGEGATE_WORKERS=str(args.workers), **gunicorn_env(args))
+    with BenchService("agegate_bench_http", args.logdir, workers=args.workers, **gunicorn_env(args)) as svc, \
             Gunicorn("perf.trivial_app:app", trivial_env, trivial_port, args.logdir / "trivial.log") as trivial:
         app = svc.client("t-bench", "app-backend", APP_SCOPES)
         persona = svc.client("t-bench", "persona", PERSONA_SCOPES, audience=AUDIENCE)
@@ -115,11 +119,13 @@ def main() -> int:
     tokens_ok, tokens_detail = clean("tokens")
     verify_ok, verify_detail = clean("verify")
     tokens_rps, verify_rps = median(runs["tokens"]), median(runs["verify"])
-    ceiling_name = f"trivial Flask endpoint (gunicorn, {args.workers} sync workers)"
+    workers = f"{args.workers} {args.worker_class} workers" + (f" x {args.threads} threads" if args.threads > 1 else "")
+    ceiling_name = f"trivial Flask endpoint (gunicorn, {workers})"
     figures = [
         figure("`POST /v1/tokens` (Postgres, 16 connections)", value=tokens_rps, unit="req/s",
                runs=runs["tokens"], ceiling=ceiling, ceiling_name=ceiling_name, ceiling_runs=runs["trivial"],
-               target=">= 0.50x trivial", passed=tokens_ok and tokens_rps / ceiling >= 0.50, detail=tokens_detail),
+               target=">= 0.50x trivial", passed=tokens_ok and tokens_rps / ceiling >= 0.50,
+               detail=f"{tokens_detail}; paired per-round ratio {paired_ratio(runs['tokens'], runs['trivial']):.2f}x"),
         figure("`POST /v1/tokens` p99 latency", value=p99, unit="ms",
                runs=[r.p99_ms for r in results["tokens"]], ceiling=trivial_p99,
                ceiling_name="trivial endpoint p99", ceiling_runs=[r.p99_ms for r in results["trivial"]],
@@ -128,7 +134,8 @@ def main() -> int:
         figure("`POST /v1/tokens/verify`", value=verify_rps, unit="req/s",
                runs=runs["verify"], ceiling=ceiling, ceiling_name=ceiling_name, ceiling_runs=runs["trivial"],
                target=">= 0.75x trivial", passed=verify_ok and verify_rps / ceiling >= 0.75,
-               detail=f"{verify_detail}; {args.verify_tokens} distinct tokens cycled (each worker "
+               detail=f"{verify_detail}; paired per-round ratio {paired_ratio(runs['verify'], runs['trivial']):.2f}x; "
+                      f"{args.verify_tokens} distinct tokens cycled (each worker "
                       f"verifies a token's signature once, then serves it from the verifier cache); "
                       f"p99 {median([r.p99_ms for r in results['verify']]):.1f} ms"),
     ]

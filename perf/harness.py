@@ -55,6 +55,12 @@ def alternate(variants: Mapping[str, Callable[[], float]], rounds: int) -> dict[
     return results
 
 
+def paired_ratio(values: list[float], ceilings: list[float]) -> float:
+    """Median of per-round ratios: each run against the ceiling run of the same round,
+    which sits next to it in time, so slow drifts of the machine cancel."""
+    return median([v / c for v, c in zip(values, ceilings) if c])
+
+
 def figure(
     name: str,
     *,
@@ -211,6 +217,11 @@ def service_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def gunicorn_env(args: Any) -> dict[str, str]:
+    """AGEGATE_WORKER_CLASS / AGEGATE_THREADS for gunicorn.conf.py from --worker-class/--threads."""
+    return {"AGEGATE_WORKER_CLASS": args.worker_class, "AGEGATE_THREADS": str(args.threads)}
 
 
 def agegate(env: Mapping[str, str], *args: str, timeout: float = 120) -> str:

@@ -29,7 +29,7 @@ from harness import BIN, log  # noqa: E402
 from loadgen import ensure_wrk, run_load  # noqa: E402
 
 
-def summarise(raw_files: list[Path], top: int) -> list[str]:
+def summarise(raw_files: list[Path], top: int, grep: list[str] = ()) -> list[str]:  # type: ignore[assignment]
     self_counts: collections.Counter[str] = collections.Counter()
     incl_counts: collections.Counter[str] = collections.Counter()
     total = 0
@@ -50,6 +50,15 @@ def summarise(raw_files: list[Path], top: int) -> list[str]:
     interesting = [(f, n) for f, n in incl_counts.most_common() if any(
         key in f for key in ("service/", "sqlalchemy/", "psycopg/", "flask/", "marshmallow/", "rfc8785", "werkzeug/"))]
     out += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in interesting[:top]]
+    out += ["", "agegate's own frames, inclusive (what each line of service/ costs, waits included):"]
+    own = [(f, n) for f, n in incl_counts.most_common() if "/service/" in f or f.startswith("service/")
+           or "(service/" in f or ("service" in f and ".py" in f and "site-packages" not in f)]
+    out += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in own[:top]]
+    if grep:
+        out += ["", "selected frames, inclusive:"]
+        for word in grep:
+            matched = [(f, n) for f, n in incl_counts.most_common() if word in f][:3]
+            out += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in matched] or [f"    -    {word}: no samples"]
     return out
 
 
@@ -59,6 +68,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--grep", action="append", default=["do_ping", "_lock_head", "allocate_slot", "commit"],
+                        help="also report the inclusive share of frames containing this text")
     args = parser.parse_args()
 
     pyspy = shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
@@ -123,7 +134,7 @@ def main() -> int:
             spy.wait(args.seconds + 30)
     print(f"# profile of POST {path}: {result.rps:,.0f} req/s, p99 {result.p99_ms:.1f} ms, "
           f"{result.bad_status} non-2xx, {args.connections} connections, {args.seconds} s")
-    print("\n".join(summarise([r for r in raws if r.exists()], args.top)))
+    print("\n".join(summarise([r for r in raws if r.exists()], args.top, args.grep)))
     total = sum(waits.values()) or 1
     print("\nPostgres sessions of the service, sampled every 20 ms (state: wait type/event):")
     for key, n in waits.most_common(12):
