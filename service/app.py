@@ -10,7 +10,13 @@ from service.config import ConfigError, Settings
 from service.domain.policy import load_policy
 from service.kek import KeyEncryptionKey
 from service.runtime import Runtime
-from service.store.db import DatabaseUnavailable, make_engine, make_sessionmaker, wait_for_database
+from service.store.db import (
+    DatabaseUnavailable,
+    make_engine,
+    make_read_sessionmaker,
+    make_sessionmaker,
+    wait_for_database,
+)
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -47,6 +53,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             sessions=make_sessionmaker(engine),
             kek=KeyEncryptionKey(settings.kek),
             policy=load_policy(),
+            reads=make_read_sessionmaker(engine),
         )
     app = Flask("agegate")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES

@@ -29,5 +29,12 @@ class Runtime:
     kek: KeyEncryptionKey
     policy: Policy
     clock: Callable[[], datetime] = utc_now
+    # Read-only paths (token issuance, status lists) run without BEGIN/COMMIT round trips
+    # where the database allows it; None means they share `sessions`.
+    reads: sessionmaker[Session] | None = None
     # filled by the parts that need them (attestation verifier, signing keyring, ...)
     parts: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.reads is None:
+            self.reads = self.sessions

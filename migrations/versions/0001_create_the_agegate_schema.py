@@ -98,12 +98,9 @@ def upgrade() -> None:
     with op.batch_alter_table('signing_keys', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_signing_keys_created_at'), ['created_at'], unique=False)
 
-    op.create_table('status_lists',
+    op.create_table('status_slots',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
-    sa.Column('capacity', sa.Integer(), nullable=False),
-    sa.Column('next_idx', sa.Integer(), nullable=False),
-    sa.Column('created_at', service.store.base.UTCDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_status_lists'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_status_slots'))
     )
     op.create_table('access_tokens',
     sa.Column('token_hash', sa.String(length=64), nullable=False),
@@ -128,11 +125,10 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('consent_id', name=op.f('pk_consent_endings'))
     )
     op.create_table('status_revocations',
-    sa.Column('list_id', sa.Integer(), nullable=False),
-    sa.Column('idx', sa.Integer(), nullable=False),
+    sa.Column('slot', sa.Integer(), nullable=False),
     sa.Column('revoked_at', service.store.base.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['list_id'], ['status_lists.id'], name=op.f('fk_status_revocations_list_id_status_lists')),
-    sa.PrimaryKeyConstraint('list_id', 'idx', name=op.f('pk_status_revocations'))
+    sa.ForeignKeyConstraint(['slot'], ['status_slots.id'], name=op.f('fk_status_revocations_slot_status_slots')),
+    sa.PrimaryKeyConstraint('slot', name=op.f('pk_status_revocations'))
     )
     op.create_table('subjects',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -145,9 +141,8 @@ def upgrade() -> None:
     sa.Column('attester', sa.String(length=200), nullable=True),
     sa.Column('verified_at', service.store.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_at', service.store.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('status_list_id', sa.Integer(), nullable=False),
-    sa.Column('status_idx', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['status_list_id'], ['status_lists.id'], name=op.f('fk_subjects_status_list_id_status_lists')),
+    sa.Column('status_slot', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['status_slot'], ['status_slots.id'], name=op.f('fk_subjects_status_slot_status_slots')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_subjects')),
     sa.UniqueConstraint('tenant', 'subject_ref', name=op.f('uq_subjects_tenant'))
     )
@@ -169,7 +164,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_access_tokens_client_id'))
 
     op.drop_table('access_tokens')
-    op.drop_table('status_lists')
+    op.drop_table('status_slots')
     with op.batch_alter_table('signing_keys', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_signing_keys_created_at'))
 

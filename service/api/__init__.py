@@ -21,7 +21,7 @@ def _build_parts(runtime: Runtime) -> None:
         OnlineVerifiers(
             settings.issuer,
             KeyringKeys(parts["keyring"]),
-            DatabaseStatuses(runtime.sessions, settings.issuer),
+            DatabaseStatuses(runtime.reads, settings.issuer),
             runtime.clock,
         ),
     )

@@ -45,12 +45,18 @@ class GrantSchema(Schema):
     expires_at = fields.AwareDateTime(load_default=None, allow_none=True, format="iso")
 
 
+GRANT = GrantSchema()  # schemas are stateless: build each once, not per request
+
+
 def _repeated() -> bool:
     raise ValidationError("scopes must not repeat")
 
 
 class WithdrawSchema(Schema):
     reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+WITHDRAW = WithdrawSchema()
 
 
 def _runtime() -> Runtime:
@@ -110,7 +116,7 @@ def _idempotent(write: Callable[[Any], tuple[dict[str, Any], int]]) -> tuple[dic
 @require_scope("consent:write")
 def grant() -> tuple[dict[str, Any], int]:
     runtime = _runtime()
-    data = GrantSchema().load(json_body())
+    data = GRANT.load(json_body())
     now = runtime.clock()
     if data["expires_at"] is not None and data["expires_at"] <= now:
         raise ValidationError({"expires_at": ["must be in the future"]})
@@ -153,7 +159,7 @@ def grant() -> tuple[dict[str, Any], int]:
 @require_scope("consent:write")
 def withdraw(consent_id: str) -> tuple[dict[str, Any], int]:
     runtime = _runtime()
-    data = WithdrawSchema().load(json_body() if request.content_length else {})
+    data = WITHDRAW.load(json_body() if request.content_length else {})
     if not is_ref(consent_id):
         raise HTTPNotFound("no such consent")
 
@@ -175,11 +181,14 @@ class ListQuery(Schema):
     child_ref = ref_field(required=True)
 
 
+LIST_QUERY = ListQuery()
+
+
 @blueprint.get("/v1/consents")
 @require_scope("consent:read")
 def list_consents() -> dict[str, Any]:
     runtime = _runtime()
-    query = ListQuery().load(request.args.to_dict())
+    query = LIST_QUERY.load(request.args.to_dict())
     now = runtime.clock()
     with transaction(runtime.sessions) as session:
         consent_store.expire_due(session, now, tenant=g.caller.tenant, child_ref=query["child_ref"])

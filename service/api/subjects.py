@@ -44,6 +44,9 @@ class RegisterSchema(Schema):
     evidence = fields.Nested(EvidenceSchema, required=True)
 
 
+REGISTER = RegisterSchema()  # schemas are stateless: build each once, not per request
+
+
 def _runtime() -> Runtime:
     return current_app.extensions["agegate"]  # type: ignore[no-any-return]
 
@@ -93,7 +96,7 @@ def _ref_or_404(subject_ref: str) -> str:
 @require_scope("subjects:write")
 def register_subject() -> tuple[dict[str, Any], int]:
     runtime = _runtime()
-    body = load(RegisterSchema())
+    body = load(REGISTER)
     evidence = _accept(runtime, body["evidence"])
     with transaction(runtime.sessions) as session:
         subject, created = subject_store.register_subject(

@@ -16,9 +16,10 @@ from service.api.schemas import ref_field
 from service.domain.brackets import Bracket
 from service.domain.evidence import Assurance
 from service.runtime import Runtime
-from service.store import consents as consent_store
+from service.store import status as status_store
 from service.store import subjects as subject_store
 from service.store.db import transaction
+from service.store.token_facts import token_facts
 from service.tokens.issue import TokenSubject, issue_token
 from service.tokens.keys import Keyring
 from service.tokens.status_lists import status_list_token
@@ -36,9 +37,15 @@ class IssueSchema(Schema):
     ttl = fields.Integer(strict=True, validate=validate.Range(min=1, max=86_400))
 
 
+ISSUE = IssueSchema()  # schemas are stateless: build each once, not per request
+
+
 class VerifySchema(Schema):
     token = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TOKEN_BYTES * 2))
     feature = fields.String(validate=validate.Length(min=1, max=64))
+
+
+VERIFY = VerifySchema()
 
 
 def _runtime() -> Runtime:
@@ -90,7 +97,7 @@ def policy() -> Response:
 @blueprint.get("/v1/status-lists/<int:list_id>")
 def status_list(list_id: int) -> Response:
     runtime = _runtime()
-    with transaction(runtime.sessions) as session:
+    with transaction(runtime.reads) as session:
         served = status_list_token(
             session,
             _keyring(runtime).snapshot(),
@@ -111,22 +118,22 @@ def status_list(list_id: int) -> Response:
 @require_scope("tokens:issue")
 def issue() -> tuple[dict[str, Any], int]:
     runtime = _runtime()
-    body = load(IssueSchema())
+    body = load(ISSUE)
     now = runtime.clock()
-    with transaction(runtime.sessions) as session:
-        subject = subject_store.get_subject(session, g.caller.tenant, body["subject_ref"])
-        active = consent_store.active_for_child(session, g.caller.tenant, subject.subject_ref, now)
-        token_subject = TokenSubject(
-            subject_ref=subject.subject_ref,
-            birth_date=subject_store.birth_date_of(runtime.kek, subject),
-            assurance=Assurance(subject.assurance),
-            verified_at=subject.verified_at,
-            status_list_id=subject.status_list_id,
-            status_idx=subject.status_idx,
-            consented_scopes=active.scopes,
-            consent_ids=active.consent_ids,
-            consents_expire_at=active.earliest_expiry,
-        )
+    with transaction(runtime.reads) as session:
+        facts = token_facts(session, g.caller.tenant, body["subject_ref"], now)
+    list_id, idx = status_store.position(facts.status_slot)
+    token_subject = TokenSubject(
+        subject_ref=facts.subject_ref,
+        birth_date=subject_store.open_birth_date(runtime.kek, g.caller.tenant, facts.subject_ref, facts.birth_date_enc),
+        assurance=Assurance(facts.assurance),
+        verified_at=facts.verified_at,
+        status_list_id=list_id,
+        status_idx=idx,
+        consented_scopes=facts.consented_scopes,
+        consent_ids=facts.consent_ids,
+        consents_expire_at=facts.consents_expire_at,
+    )
     snapshot = _keyring(runtime).snapshot()
     issued = issue_token(
         token_subject,
@@ -152,7 +159,7 @@ def issue() -> tuple[dict[str, Any], int]:
 def verify() -> dict[str, Any]:
     """The offline verifier's checks, run here for services that cannot verify themselves."""
     runtime = _runtime()
-    body = load(VerifySchema())
+    body = load(VERIFY)
     if g.caller.audience is None:
         return {"active": False, "reason": "no_audience_registered"}
     verifier = runtime.parts["online_verifier"](g.caller.audience)

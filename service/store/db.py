@@ -56,6 +56,15 @@ def make_sessionmaker(bind: object) -> sessionmaker[Session]:
     return sessionmaker(bind=bind, expire_on_commit=False)  # type: ignore[call-overload]
 
 
+def make_read_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for single-statement reads: on Postgres in autocommit, which saves the BEGIN
+    and COMMIT round trips (one statement is consistent on its own). SQLite keeps its
+    ordinary sessions, since its begin hook is what takes the lock."""
+    if engine.dialect.name == "postgresql":
+        return make_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    return make_sessionmaker(engine)
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back everything on any error."""

@@ -60,8 +60,7 @@ class Subject(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # The status-list slot shared by all of this subject's live tokens; a revocation sets the
     # bit of this slot and gives the subject a fresh one.
-    status_list_id: Mapped[int] = mapped_column(ForeignKey("status_lists.id"))
-    status_idx: Mapped[int] = mapped_column(Integer)
+    status_slot: Mapped[int] = mapped_column(ForeignKey("status_slots.id"))
 
 
 class SigningKey(Base):
@@ -78,15 +77,16 @@ class SigningKey(Base):
     publish_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class StatusList(Base):
-    """One Token Status List; indexes are handed out once, in order, and never reused."""
+class StatusSlot(Base):
+    """One status-list slot, handed out once and never reused.
 
-    __tablename__ = "status_lists"
+    Slot n is index (n - 1) % 2^20 of list (n - 1) // 2^20 + 1. An identity column hands
+    them out, so concurrent writers never queue on a shared counter row.
+    """
+
+    __tablename__ = "status_slots"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    capacity: Mapped[int] = mapped_column(Integer)
-    next_idx: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class StatusRevocation(Base):
@@ -94,8 +94,7 @@ class StatusRevocation(Base):
 
     __tablename__ = "status_revocations"
 
-    list_id: Mapped[int] = mapped_column(ForeignKey("status_lists.id"), primary_key=True)
-    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slot: Mapped[int] = mapped_column(ForeignKey("status_slots.id"), primary_key=True)
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

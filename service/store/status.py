@@ -8,46 +8,46 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from service.store.models import StatusList, StatusRevocation, Subject
+from service.store.models import StatusRevocation, StatusSlot, Subject
 
 # 2^20 slots make a 128 KiB bit array that compresses to a few KiB while few are revoked.
 LIST_CAPACITY = 1 << 20
 
 
-def allocate_slot(session: Session, now: datetime) -> tuple[int, int]:
-    """Hand out the next unused (list id, index), opening a new list when the last is full.
+def position(slot: int) -> tuple[int, int]:
+    """(list id, index in that list) of a slot."""
+    return (slot - 1) // LIST_CAPACITY + 1, (slot - 1) % LIST_CAPACITY
 
-    The UPDATE ... RETURNING takes the newest list's row lock for the rest of the
-    transaction: two writers never get the same index.
-    """
-    while True:
-        newest = session.scalar(select(func.max(StatusList.id)))
-        if newest is not None:
-            row = session.execute(
-                update(StatusList)
-                .where(StatusList.id == newest, StatusList.next_idx < StatusList.capacity)
-                .values(next_idx=StatusList.next_idx + 1)
-                .returning(StatusList.next_idx)
-            ).first()
-            if row is not None:
-                return newest, row[0] - 1
-        session.execute(insert(StatusList).values(capacity=LIST_CAPACITY, next_idx=0, created_at=now))
+
+def allocate_slot(session: Session) -> int:
+    """A new slot from the identity column: one INSERT, no lock shared with other writers."""
+    return session.execute(insert(StatusSlot).returning(StatusSlot.id)).scalar_one()
 
 
 def revoke_subject_tokens(session: Session, subject: Subject, now: datetime, *, reissue: bool = True) -> None:
     """Set the bit of every live token of `subject`; give it a fresh slot unless it is going away."""
-    session.add(StatusRevocation(list_id=subject.status_list_id, idx=subject.status_idx, revoked_at=now))
+    session.add(StatusRevocation(slot=subject.status_slot, revoked_at=now))
     if reissue:
-        subject.status_list_id, subject.status_idx = allocate_slot(session, now)
+        subject.status_slot = allocate_slot(session)
     session.flush()
 
 
-def list_info(session: Session, list_id: int) -> StatusList | None:
-    return session.get(StatusList, list_id)
+def list_size(session: Session, list_id: int) -> int | None:
+    """How many slots of list `list_id` have been handed out; None if none has."""
+    if list_id < 1:
+        return None
+    handed_out = session.scalar(select(func.max(StatusSlot.id))) or 0
+    size = handed_out - (list_id - 1) * LIST_CAPACITY
+    return min(size, LIST_CAPACITY) if size > 0 else None
 
 
 def revoked_indexes(session: Session, list_id: int) -> list[int]:
-    return list(session.scalars(select(StatusRevocation.idx).where(StatusRevocation.list_id == list_id)))
+    """Indexes within list `list_id` whose bit is set."""
+    first = (list_id - 1) * LIST_CAPACITY + 1
+    slots = session.scalars(
+        select(StatusRevocation.slot).where(StatusRevocation.slot >= first, StatusRevocation.slot < first + LIST_CAPACITY)
+    )
+    return [slot - first for slot in slots]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.domain.evidence import Assurance
@@ -81,20 +81,14 @@ def register_subject(
         if owner is not None:
             raise Conflict("duplicate_resident_id", "this resident ID is already registered to another subject")
 
-    existing = session.scalar(
-        select(Subject).where(Subject.tenant == tenant, Subject.subject_ref == subject_ref).with_for_update()
-    )
+    existing = _locked(session, tenant, subject_ref)
     if existing is None:
         subject = _insert(session, kek, tenant=tenant, subject_ref=subject_ref, evidence=evidence, now=now)
         if subject is not None:
             return subject, True
-        # A concurrent request took this subject_ref (reconcile with its row) or this
-        # resident ID (the unique index refused it).
-        existing = session.scalar(
-            select(Subject).where(Subject.tenant == tenant, Subject.subject_ref == subject_ref).with_for_update()
-        )
-        if existing is None:
-            raise Conflict("duplicate_resident_id", "this resident ID is already registered to another subject")
+        # A concurrent request registered this subject_ref first: reconcile with its row.
+        existing = _locked(session, tenant, subject_ref)
+        assert existing is not None
 
     recorded = Assurance(existing.assurance)
     stronger = evidence.assurance.rank > recorded.rank
@@ -118,31 +112,39 @@ def register_subject(
     return existing, False
 
 
+def _locked(session: Session, tenant: str, subject_ref: str) -> Subject | None:
+    return session.scalar(
+        select(Subject)
+        .where(Subject.tenant == tenant, Subject.subject_ref == subject_ref)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 def _insert(
     session: Session, kek: KeyEncryptionKey, *, tenant: str, subject_ref: str, evidence: AcceptedEvidence, now: datetime
 ) -> Subject | None:
-    """Insert a new subject inside a savepoint; None if the (tenant, subject_ref) was taken."""
-    try:
-        with session.begin_nested():
-            list_id, idx = status.allocate_slot(session, now)
-            subject = Subject(
-                tenant=tenant,
-                subject_ref=subject_ref,
-                birth_date_enc=kek.seal(_BIRTH_DATE, evidence.birth_date.isoformat().encode(), _context(tenant, subject_ref)),
-                assurance=evidence.assurance.value,
-                method=evidence.method,
-                resident_id_hmac=evidence.resident_id_hmac,
-                attester=evidence.attester,
-                verified_at=now,
-                created_at=now,
-                status_list_id=list_id,
-                status_idx=idx,
-            )
-            session.add(subject)
-            session.flush()
-        return subject
-    except IntegrityError:
-        return None
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING: the new subject, or None if the
+    (tenant, subject_ref) was taken meanwhile. One round trip, no savepoint."""
+    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        dialect_insert(Subject)
+        .values(
+            tenant=tenant,
+            subject_ref=subject_ref,
+            birth_date_enc=kek.seal(_BIRTH_DATE, evidence.birth_date.isoformat().encode(), _context(tenant, subject_ref)),
+            assurance=evidence.assurance.value,
+            method=evidence.method,
+            resident_id_hmac=evidence.resident_id_hmac,
+            attester=evidence.attester,
+            verified_at=now,
+            created_at=now,
+            status_slot=status.allocate_slot(session),
+        )
+        .on_conflict_do_nothing(index_elements=["tenant", "subject_ref"])
+        .returning(Subject)
+    )
+    return session.scalar(statement)
 
 
 def erase_subject(session: Session, tenant: str, subject_ref: str, now: datetime) -> Subject:

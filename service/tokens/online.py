@@ -52,10 +52,10 @@ class DatabaseStatuses:
         cached = self._lists.get(list_id)
         if cached is None or time.monotonic() - cached[0] > STATUS_REFRESH_SECONDS:
             with transaction(self._sessions) as session:
-                info = status_store.list_info(session, list_id)
-                if info is None:
+                size = status_store.list_size(session, list_id)
+                if size is None:
                     raise StatusUnavailable("no such status list")
-                cached = (time.monotonic(), info.next_idx, frozenset(status_store.revoked_indexes(session, list_id)))
+                cached = (time.monotonic(), size, frozenset(status_store.revoked_indexes(session, list_id)))
             with self._lock:
                 self._lists[list_id] = cached
         _, size, revoked = cached

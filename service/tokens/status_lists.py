@@ -30,10 +30,10 @@ def status_list_token(
     Only the allocated prefix is sent: a list grows as slots are handed out, and its
     compressed form stays a few KiB while few slots are revoked.
     """
-    info = status_store.list_info(session, list_id)
-    if info is None:
+    size = status_store.list_size(session, list_id)
+    if size is None:
         raise NotFound("status list", str(list_id))
-    bits = bytearray(max(1, (info.next_idx + 7) // 8))
+    bits = bytearray((size + 7) // 8)
     for idx in status_store.revoked_indexes(session, list_id):
         bits[idx >> 3] |= 1 << (idx & 7)
     lst = encode_statuses(bits, 1)

@@ -1,0 +1,67 @@
+"""Everything token issuance needs about a subject, read in one round trip."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from service.store.errors import NotFound
+from service.store.models import Consent, ConsentEnding, Subject
+
+
+@dataclass(frozen=True)
+class TokenFacts:
+    subject_ref: str
+    birth_date_enc: bytes
+    assurance: str
+    verified_at: datetime
+    status_slot: int
+    consented_scopes: frozenset[str]
+    consent_ids: tuple[str, ...]
+    consents_expire_at: datetime | None
+
+
+def token_facts(session: Session, tenant: str, subject_ref: str, now: datetime) -> TokenFacts:
+    """The subject and what its active consents cover, in one SELECT; raises NotFound.
+
+    A consent counts while it has no ending and `now` is before its `expires_at`.
+    """
+    active = and_(
+        Consent.tenant == Subject.tenant,
+        Consent.child_ref == Subject.subject_ref,
+        ~select(ConsentEnding.consent_id).where(ConsentEnding.consent_id == Consent.consent_id).exists(),
+        (Consent.expires_at.is_(None)) | (Consent.expires_at > now),
+    )
+    rows = session.execute(
+        select(
+            Subject.subject_ref,
+            Subject.birth_date_enc,
+            Subject.assurance,
+            Subject.verified_at,
+            Subject.status_slot,
+            Consent.consent_id,
+            Consent.scopes,
+            Consent.expires_at,
+        )
+        .outerjoin(Consent, active)
+        .where(Subject.tenant == tenant, Subject.subject_ref == subject_ref)
+        .order_by(Consent.granted_at, Consent.consent_id)
+    ).all()
+    if not rows:
+        raise NotFound("subject", subject_ref)
+    first = rows[0]
+    consents = [row for row in rows if row.consent_id is not None]
+    expiries = [row.expires_at for row in consents if row.expires_at is not None]
+    return TokenFacts(
+        subject_ref=first.subject_ref,
+        birth_date_enc=first.birth_date_enc,
+        assurance=first.assurance,
+        verified_at=first.verified_at,
+        status_slot=first.status_slot,
+        consented_scopes=frozenset(scope for row in consents for scope in row.scopes.split()),
+        consent_ids=tuple(row.consent_id for row in consents),
+        consents_expire_at=min(expiries, default=None),
+    )
