@@ -123,8 +123,7 @@ def grant() -> tuple[dict[str, Any], int]:
 
     def write(session: Any) -> tuple[dict[str, Any], int]:
         tenant, tz = g.caller.tenant, runtime.settings.timezone
-        child = subject_store.get_subject(session, tenant, data["child_ref"])
-        guardian = subject_store.get_subject(session, tenant, data["guardian_ref"])
+        child, guardian = subject_store.get_subjects(session, tenant, data["child_ref"], data["guardian_ref"])
         check_consent_request(
             policy=runtime.policy,
             child_bracket=bracket_at(subject_store.birth_date_of(runtime.kek, child), now, tz),
@@ -134,7 +133,6 @@ def grant() -> tuple[dict[str, Any], int]:
             guardian_ref=guardian.subject_ref,
             scopes=data["scopes"],
         )
-        consent_store.expire_due(session, now, tenant=tenant, child_ref=child.subject_ref)
         record = consent_store.grant(
             session,
             tenant=tenant,

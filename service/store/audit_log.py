@@ -47,15 +47,17 @@ def consent_event(kind: str, consent: Consent, *, occurred_at: datetime, client_
 
 
 def _lock_head(session: Session, tenant: str) -> LogHead:
+    """The tenant's chain head, created if missing and row-locked until commit, in one
+    statement: the no-op ON CONFLICT DO UPDATE takes the lock that SELECT FOR UPDATE would."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(LogHead).values(tenant=tenant, seq=0, hash=GENESIS).on_conflict_do_nothing(index_elements=["tenant"])
+    statement = (
+        insert(LogHead)
+        .values(tenant=tenant, seq=0, hash=GENESIS)
+        .on_conflict_do_update(index_elements=["tenant"], set_={"seq": LogHead.seq})
+        .returning(LogHead)
     )
-    head = session.scalars(
-        select(LogHead).where(LogHead.tenant == tenant).with_for_update().execution_options(populate_existing=True)
-    ).one()
-    return head
+    return session.scalars(statement, execution_options={"populate_existing": True}).one()
 
 
 def append(session: Session, tenant: str, events: Sequence[dict[str, Any]], now: datetime) -> int:

@@ -54,6 +54,20 @@ def get_subject(session: Session, tenant: str, subject_ref: str, *, for_update: 
     return subject
 
 
+def get_subjects(session: Session, tenant: str, *subject_refs: str) -> list[Subject]:
+    """The tenant's subjects, in the order asked, in one query; raises NotFound for the first missing."""
+    found = {
+        subject.subject_ref: subject
+        for subject in session.scalars(
+            select(Subject).where(Subject.tenant == tenant, Subject.subject_ref.in_(set(subject_refs)))
+        )
+    }
+    for ref in subject_refs:
+        if ref not in found:
+            raise NotFound("subject", ref)
+    return [found[ref] for ref in subject_refs]
+
+
 def register_subject(
     session: Session,
     kek: KeyEncryptionKey,
