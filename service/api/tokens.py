@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from datetime import timezone
 from typing import Any
@@ -108,6 +109,11 @@ def status_list(list_id: int) -> Response:
         )
     response = Response(served.token, mimetype="application/statuslist+jwt")
     response.set_etag(served.etag)
+    response.vary.add("Accept-Encoding")
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        # base64 text shrinks by a quarter: a 1,000,000-slot list with 1% revoked fits in 16 KB
+        response.set_data(gzip.compress(response.get_data(), 6))
+        response.headers["Content-Encoding"] = "gzip"
     # A verifier keeps a list until its own exp (iat + ttl); half a ttl in a shared cache keeps
     # the whole path within one ttl of a revocation.
     response.headers["Cache-Control"] = f"public, max-age={max(1, runtime.settings.status_ttl // 2)}"

@@ -43,13 +43,15 @@ def pack(values: Sequence[int], bits: int) -> bytearray:
     return packed
 
 
-def encode_statuses(statuses: bytes | bytearray, bits: int = 1) -> str:
+def encode_statuses(statuses: bytes | bytearray, bits: int = 1, *, strategy: int = zlib.Z_DEFAULT_STRATEGY) -> str:
     """Return ``lst``: the packed ``statuses`` compressed with zlib (level 9), base64url.
 
+    ``strategy`` is zlib's; any gives a standard zlib stream every decoder reads.
     Raises ``ValueError`` for a bad ``bits``.
     """
     _check_bits(bits)
-    return b64url_encode(zlib.compress(bytes(statuses), 9))
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS, 9, strategy)
+    return b64url_encode(compressor.compress(bytes(statuses)) + compressor.flush())
 
 
 def decode_statuses(lst: str, *, max_bytes: int) -> bytes:

@@ -275,6 +275,18 @@ def test_the_status_list_is_a_signed_token_status_list(http, auth) -> None:  # t
     zlib.decompress(base64.urlsafe_b64decode(lst + "=" * (-len(lst) % 4)))
 
 
+def test_the_status_list_is_gzipped_for_clients_that_accept_it(http, auth) -> None:  # type: ignore[no-untyped-def]
+    import gzip
+
+    register(http, auth, "adult", method="self_declared", birth_date="1990-01-01")
+    uri = segment(issue(http, auth, "adult")["token"], 1)["status"]["status_list"]["uri"]
+    plain = http.get(uri[len(ISSUER):])
+    packed = http.get(uri[len(ISSUER):], headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed.headers["Vary"]
+    assert segment(gzip.decompress(packed.data).decode(), 1)["status_list"] == segment(plain.get_data(as_text=True), 1)["status_list"]
+    assert "Content-Encoding" not in plain.headers
+
+
 def test_an_unknown_status_list_is_404(http) -> None:  # type: ignore[no-untyped-def]
     assert http.get("/v1/status-lists/999999").status_code == 404
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 from collections.abc import Iterator
@@ -180,6 +181,9 @@ def server() -> Iterator[str]:
         "/away": (302, {"Location": "http://localhost:1/ok"}, b""),
         "/file": (302, {"Location": "file:///etc/passwd"}, b""),
         "/gone": (500, {}, b"oops"),
+        "/gzip": (200, {"Content-Encoding": "gzip"}, gzip.compress(b"hello")),
+        "/gzip-bomb": (200, {"Content-Encoding": "gzip"}, gzip.compress(b"\0" * (1 << 20))),
+        "/brotli": (200, {"Content-Encoding": "br"}, b"hello"),
     }
     yield base
     httpd.shutdown()
@@ -207,3 +211,17 @@ def test_fetcher_refuses_an_oversized_body(server: str) -> None:
 def test_fetcher_refuses_urls_off_the_origin(url: str) -> None:
     with pytest.raises(ValueError):
         HttpFetcher("https://agegate.example")(url)
+
+
+def test_fetcher_inflates_a_gzip_body(server: str) -> None:
+    assert HttpFetcher(server)(f"{server}/gzip") == b"hello"
+
+
+def test_fetcher_refuses_a_gzip_body_that_inflates_past_the_cap(server: str) -> None:
+    with pytest.raises(ValueError, match="inflates"):
+        HttpFetcher(server, max_bytes=4096)(f"{server}/gzip-bomb")
+
+
+def test_fetcher_refuses_an_encoding_it_did_not_ask_for(server: str) -> None:
+    with pytest.raises(ValueError, match="Content-Encoding"):
+        HttpFetcher(server)(f"{server}/brotli")
