@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fixture import APP_SCOPES, REGULATOR_SCOPES, BenchService  # noqa: E402
+from fixture import APP_SCOPES, REGULATOR_SCOPES, BenchService, subject_slot_columns  # noqa: E402
 from harness import alternate, command_line, emit, figure, log, median  # noqa: E402
 
 from service.auditlog.chain import GENESIS, canonical, link_hash  # noqa: E402
@@ -37,17 +37,17 @@ from service.store.subjects import _BIRTH_DATE, _context  # noqa: E402  (the sea
 TENANT = "t-big"
 
 
-def seed_subjects(conn, kek: KeyEncryptionKey, count: int, list_id: int) -> None:  # type: ignore[no-untyped-def]
+def seed_subjects(conn, kek: KeyEncryptionKey, count: int) -> None:  # type: ignore[no-untyped-def]
     now = datetime.now(timezone.utc)
     first = date(1930, 1, 1)
-    columns = ("tenant, subject_ref, birth_date_enc, assurance, method, verified_at, created_at, "
-               "status_list_id, status_idx")
+    slot_columns, slot_values = subject_slot_columns(conn, count)
+    columns = f"tenant, subject_ref, birth_date_enc, assurance, method, verified_at, created_at, {slot_columns}"
     with conn.cursor() as cur, cur.copy(f"COPY subjects ({columns}) FROM STDIN") as copy:
         for i in range(count):
             ref = f"big-{i}"
             born = (first + timedelta(days=(i * 7919) % 34_000)).isoformat().encode()
             sealed = kek.seal(_BIRTH_DATE, born, _context(TENANT, ref))
-            copy.write_row((TENANT, ref, sealed, "self_declared", "self_declared", now, now, list_id, i + 1))
+            copy.write_row((TENANT, ref, sealed, "self_declared", "self_declared", now, now, *slot_values(i)))
 
 
 def seed_log(conn, count: int) -> None:  # type: ignore[no-untyped-def]
@@ -114,9 +114,8 @@ def main() -> int:
         kek = KeyEncryptionKey(base64.urlsafe_b64decode(svc.env["AGEGATE_KEK"] + "="))
         dsn = svc.db_url.replace("postgresql+psycopg://", "postgresql://")
         with psycopg.connect(dsn) as conn:
-            list_id = conn.execute("SELECT max(id) FROM status_lists").fetchone()[0]  # type: ignore[index]
             started = time.perf_counter()
-            seed_subjects(conn, kek, args.subjects, list_id)
+            seed_subjects(conn, kek, args.subjects)
             conn.commit()
             log(f"seeded {args.subjects:,} subjects in {time.perf_counter() - started:.0f} s")
             started = time.perf_counter()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fixture import APP_SCOPES, BenchService  # noqa: E402
+from fixture import APP_SCOPES, BenchService, grow_status_list  # noqa: E402
 from harness import alternate, command_line, emit, figure, http_request, log, median  # noqa: E402
 
 from service.verifier.statuslist import decode_statuses, encode_statuses  # noqa: E402
@@ -54,8 +54,6 @@ def main() -> int:
     parser.add_argument("--logdir", type=Path, default=Path(tempfile.gettempdir()))
     args = parser.parse_args()
 
-    from sqlalchemy import create_engine, text
-
     rng = random.Random(20260715)
     revoked = sorted(rng.sample(range(args.entries), int(args.entries * args.revoked)))
     bitmap = bytearray((args.entries + 7) // 8)
@@ -66,16 +64,10 @@ def main() -> int:
     with BenchService("agegate_bench_status", args.logdir) as svc:
         app = svc.client("t-status", "app-backend", APP_SCOPES)
         svc.register_self_declared(app, "s-0", "1990-01-01")
-        engine = create_engine(svc.db_url)
-        with engine.begin() as conn:
-            list_id = conn.execute(text("SELECT max(id) FROM status_lists")).scalar_one()
-            conn.execute(text("UPDATE status_lists SET next_idx = :n WHERE id = :id"), {"n": args.entries, "id": list_id})
-            conn.execute(text("DELETE FROM status_revocations WHERE list_id = :id"), {"id": list_id})
-            conn.execute(
-                text("INSERT INTO status_revocations (list_id, idx, revoked_at) VALUES (:id, :idx, now())"),
-                [{"id": list_id, "idx": idx} for idx in revoked],
-            )
-        engine.dispose()
+        import psycopg
+
+        with psycopg.connect(svc.db_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+            list_id = grow_status_list(conn, args.entries, revoked)
         url = f"{svc.base}/v1/status-lists/{list_id}"
         log(f"list {list_id}: {args.entries:,} slots, {len(revoked):,} revoked")
 

@@ -108,3 +108,42 @@ def seed_families(svc: BenchService, headers: dict[str, str], tenant_tag: str, f
         svc.register_resident(headers, guardian, f"19{80 + i % 15}0{1 + i % 9}1{i % 10}", i)
         pairs.append((child, guardian))
     return pairs
+
+
+# --------------------------------------------------------------------------- bulk seeding
+# The status-list schema has moved once already (a locked counter row per list, then an
+# identity column of slots); these helpers follow whichever one the migrations created.
+
+
+def slots_schema(conn) -> bool:  # type: ignore[no-untyped-def]
+    """True for the `status_slots` schema, False for the older `status_lists` one."""
+    return conn.execute("SELECT to_regclass('status_slots') IS NOT NULL").fetchone()[0]  # type: ignore[no-any-return]
+
+
+def grow_status_list(conn, entries: int, revoked: list[int]) -> int:  # type: ignore[no-untyped-def]
+    """Make list 1 hold `entries` handed-out slots with `revoked` indexes set; returns the list id."""
+    if slots_schema(conn):
+        conn.execute("INSERT INTO status_slots (id) SELECT g FROM generate_series(1, %s::int) g ON CONFLICT DO NOTHING",
+                     (entries,))
+        conn.execute("SELECT setval(pg_get_serial_sequence('status_slots', 'id'), (SELECT max(id) FROM status_slots))")
+        conn.execute("DELETE FROM status_revocations")
+        conn.execute("INSERT INTO status_revocations (slot, revoked_at) SELECT s, now() FROM unnest(%s::int[]) s",
+                     ([idx + 1 for idx in revoked],))
+        return 1
+    list_id = conn.execute("SELECT max(id) FROM status_lists").fetchone()[0]
+    conn.execute("UPDATE status_lists SET next_idx = %s WHERE id = %s", (entries, list_id))
+    conn.execute("DELETE FROM status_revocations WHERE list_id = %s", (list_id,))
+    conn.execute("INSERT INTO status_revocations (list_id, idx, revoked_at) SELECT %s, i, now() FROM unnest(%s::int[]) i",
+                 (list_id, revoked))
+    return list_id  # type: ignore[no-any-return]
+
+
+def subject_slot_columns(conn, count: int) -> tuple[str, object]:  # type: ignore[no-untyped-def]
+    """(column list, function i -> values) for the status columns of `count` bulk subjects."""
+    if slots_schema(conn):
+        first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM status_slots").fetchone()[0]
+        conn.execute("INSERT INTO status_slots (id) SELECT g FROM generate_series(%s::int, %s::int) g", (first, first + count - 1))
+        conn.execute("SELECT setval(pg_get_serial_sequence('status_slots', 'id'), (SELECT max(id) FROM status_slots))")
+        return "status_slot", lambda i: (first + i,)
+    list_id = conn.execute("SELECT max(id) FROM status_lists").fetchone()[0]
+    return "status_list_id, status_idx", lambda i: (list_id, i + 1)
