@@ -13,6 +13,7 @@ and a laptop. The service itself reads its own AGEGATE_* variables (CONTRACT §1
 | AGEGATE_TIMEOUT           | 30                | seconds before a silent worker is killed and replaced |
 | AGEGATE_ACCESS_LOG        | unset (off)       | a path or "-" to turn the access log on |
 | AGEGATE_LOG_LEVEL         | warning           | gunicorn's error log level |
+| PROMETHEUS_MULTIPROC_DIR  | unset             | an empty directory: /metrics then sums all workers (prometheus multiprocess mode) |
 """
 
 from __future__ import annotations
@@ -59,3 +60,12 @@ if os.path.isdir("/dev/shm"):
 # Not preloaded: create_app builds the engine and keyring, and a database connection or
 # lock inherited through fork would be shared by every worker. Each worker builds its own.
 preload_app = False
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    """With PROMETHEUS_MULTIPROC_DIR set, /metrics sums every worker's files; a dead worker's
+    live gauges must go with it (counters and histograms are kept, as they should be)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
