@@ -110,7 +110,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class for every server (experiments)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread only)")
-    parser.add_argument("--families", type=int, default=40, help="child/guardian pairs per tenant")
+    parser.add_argument("--families", type=int, default=200, help="child/guardian pairs per tenant (few consents per child, as in life)")
     parser.add_argument("--tenants", type=int, default=4, help="tenants for the multi-tenant consent run")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--logdir", type=Path, default=Path(tempfile.gettempdir()))
