@@ -50,18 +50,24 @@ class DatabaseStatuses:
             raise StatusUnavailable("status list not published by this issuer")
         list_id = int(uri[len(self._prefix):])
         cached = self._lists.get(list_id)
-        if cached is None or time.monotonic() - cached[0] > STATUS_REFRESH_SECONDS:
-            with transaction(self._sessions) as session:
-                size = status_store.list_size(session, list_id)
-                if size is None:
-                    raise StatusUnavailable("no such status list")
-                cached = (time.monotonic(), size, frozenset(status_store.revoked_indexes(session, list_id)))
-            with self._lock:
-                self._lists[list_id] = cached
+        if cached is None or time.monotonic() - cached[0] > STATUS_REFRESH_SECONDS or not 0 <= idx < cached[1]:
+            # An index past the cached end belongs to a slot handed out since: read again.
+            # (Only signed tokens get here, so nobody can make this reread at will.)
+            cached = self._load(list_id)
         _, size, revoked = cached
         if not 0 <= idx < size:
             raise StatusUnavailable("status index out of range")
         return 1 if idx in revoked else 0
+
+    def _load(self, list_id: int) -> tuple[float, int, frozenset[int]]:
+        with transaction(self._sessions) as session:
+            size = status_store.list_size(session, list_id)
+            if size is None:
+                raise StatusUnavailable("no such status list")
+            loaded = (time.monotonic(), size, frozenset(status_store.revoked_indexes(session, list_id)))
+        with self._lock:
+            self._lists[list_id] = loaded
+        return loaded
 
 
 class OnlineVerifiers:

@@ -220,6 +220,16 @@ def test_online_verification_uses_the_callers_registered_audience(http, api, aut
     assert answer == {"active": False, "reason": "wrong_audience"}
 
 
+def test_online_verification_sees_subjects_registered_after_its_status_cache_was_filled(http, api, auth) -> None:  # type: ignore[no-untyped-def]
+    persona = api.bearer("tokens:verify")
+    register(http, auth, "first", method="self_declared", birth_date="1990-01-01")
+    first = issue(http, auth, "first")["token"]
+    assert http.post("/v1/tokens/verify", json={"token": first}, headers=persona).get_json()["active"] is True
+    register(http, auth, "second", method="self_declared", birth_date="1990-01-01")
+    second = issue(http, auth, "second")["token"]
+    assert http.post("/v1/tokens/verify", json={"token": second}, headers=persona).get_json()["active"] is True
+
+
 def test_online_verification_of_garbage_is_inactive_not_an_error(http, api) -> None:  # type: ignore[no-untyped-def]
     persona = api.bearer("tokens:verify")
     answer = http.post("/v1/tokens/verify", json={"token": "not.a.token"}, headers=persona)
