@@ -35,13 +35,10 @@ def revoke_subject_tokens(session: Session, subject: Subject, now: datetime, *, 
     session.flush()
 
 
-def list_size(session: Session, list_id: int) -> int | None:
-    """How many slots of list `list_id` have been handed out; None if none has."""
-    if list_id < 1:
-        return None
+def list_exists(session: Session, list_id: int) -> bool:
+    """Whether any slot of list `list_id` has been handed out."""
     handed_out = session.scalar(select(func.max(StatusSlot.id))) or 0
-    size = handed_out - (list_id - 1) * LIST_CAPACITY
-    return min(size, LIST_CAPACITY) if size > 0 else None
+    return list_id >= 1 and handed_out > (list_id - 1) * LIST_CAPACITY
 
 
 def revoked_indexes(session: Session, list_id: int) -> list[int]:

@@ -42,29 +42,25 @@ class DatabaseStatuses:
     def __init__(self, sessions: sessionmaker[Session], issuer: str) -> None:
         self._sessions = sessions
         self._prefix = status_list_uri(issuer, "")
-        self._lists: dict[int, tuple[float, int, frozenset[int]]] = {}
+        self._lists: dict[int, tuple[float, frozenset[int]]] = {}
         self._lock = threading.Lock()
 
     def status(self, uri: str, idx: int) -> int:
         if not uri.startswith(self._prefix) or not uri[len(self._prefix):].isdigit():
             raise StatusUnavailable("status list not published by this issuer")
+        if not 0 <= idx < status_store.LIST_CAPACITY:
+            raise StatusUnavailable("status index out of range")
         list_id = int(uri[len(self._prefix):])
         cached = self._lists.get(list_id)
-        if cached is None or time.monotonic() - cached[0] > STATUS_REFRESH_SECONDS or not 0 <= idx < cached[1]:
-            # An index past the cached end belongs to a slot handed out since: read again.
-            # (Only signed tokens get here, so nobody can make this reread at will.)
+        if cached is None or time.monotonic() - cached[0] > STATUS_REFRESH_SECONDS:
             cached = self._load(list_id)
-        _, size, revoked = cached
-        if not 0 <= idx < size:
-            raise StatusUnavailable("status index out of range")
-        return 1 if idx in revoked else 0
+        return 1 if idx in cached[1] else 0
 
-    def _load(self, list_id: int) -> tuple[float, int, frozenset[int]]:
+    def _load(self, list_id: int) -> tuple[float, frozenset[int]]:
         with transaction(self._sessions) as session:
-            size = status_store.list_size(session, list_id)
-            if size is None:
+            if not status_store.list_exists(session, list_id):
                 raise StatusUnavailable("no such status list")
-            loaded = (time.monotonic(), size, frozenset(status_store.revoked_indexes(session, list_id)))
+            loaded = (time.monotonic(), frozenset(status_store.revoked_indexes(session, list_id)))
         with self._lock:
             self._lists[list_id] = loaded
         return loaded

@@ -26,15 +26,15 @@ class ServedList:
 def status_list_token(
     session: Session, snapshot: KeySnapshot, *, issuer: str, list_id: int, ttl: int, now: datetime
 ) -> ServedList:
-    """The signed list for `list_id`, one bit per allocated index (1 = revoked); raises NotFound.
+    """The signed list for `list_id`, one bit per slot (1 = revoked); raises NotFound.
 
-    Only the allocated prefix is sent: a list grows as slots are handed out, and its
-    compressed form stays a few KiB while few slots are revoked.
+    Always the list's full capacity, handed out or not: a token for a slot handed out after
+    a verifier (or a CDN) cached the list must still find its index in range. Unused slots
+    are zeros, which cost almost nothing compressed.
     """
-    size = status_store.list_size(session, list_id)
-    if size is None:
+    if not status_store.list_exists(session, list_id):
         raise NotFound("status list", str(list_id))
-    bits = bytearray((size + 7) // 8)
+    bits = bytearray(status_store.LIST_CAPACITY // 8)
     for idx in status_store.revoked_indexes(session, list_id):
         bits[idx >> 3] |= 1 << (idx & 7)
     # Z_RLE: a sparse bitmap is runs of zero bytes. On a million slots with 1% revoked it

@@ -230,6 +230,14 @@ def test_online_verification_sees_subjects_registered_after_its_status_cache_was
     assert http.post("/v1/tokens/verify", json={"token": second}, headers=persona).get_json()["active"] is True
 
 
+def test_an_offline_verifier_accepts_a_new_subjects_token_from_the_list_it_already_cached(http, auth, clock) -> None:  # type: ignore[no-untyped-def]
+    verifier = offline_verifier(http, clock)
+    register(http, auth, "first", method="self_declared", birth_date="1990-01-01")
+    verifier.verify(issue(http, auth, "first")["token"])  # caches the status list
+    register(http, auth, "second", method="self_declared", birth_date="1990-01-01")
+    assert verifier.verify(issue(http, auth, "second")["token"])["sub"] == "second"
+
+
 def test_online_verification_of_garbage_is_inactive_not_an_error(http, api) -> None:  # type: ignore[no-untyped-def]
     persona = api.bearer("tokens:verify")
     answer = http.post("/v1/tokens/verify", json={"token": "not.a.token"}, headers=persona)
