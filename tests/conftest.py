@@ -18,7 +18,7 @@ from service.kek import KeyEncryptionKey
 from service.runtime import Runtime
 from service.store import clients as client_store
 from service.store import migrate
-from service.store.db import make_engine, make_sessionmaker, transaction
+from service.store.db import make_engine, transaction
 
 TEST_KEK = bytes(range(32))
 ISSUER = "https://agegate.test"

@@ -9,7 +9,6 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, json, request
 from marshmallow import Schema, fields, validate
-from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from service.api.auth import require_scope
 from service.api.bodies import load
