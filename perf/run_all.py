@@ -253,7 +253,21 @@ def render(documents: list[dict], started: datetime, elapsed: float, quick: bool
             ratio = f"{f['ratio']:.2f}x" if f.get("ratio") is not None else "-"
             result = f"**{f['status']}**" if f["status"] == "MISS" else f["status"]
             lines.append(f"| {f['figure']} | {fmt(f['value'], f['unit'])} | {ceiling} | {ratio} | {f['target']} | {result} |")
-    lines += ["", "## Runs, commands, notes", ""]
+    lines += [
+        "",
+        "How to run: `make bench` (creates `.venv-perf` with `pip install -e '.[perf]'`, needs a local",
+        "PostgreSQL on 127.0.0.1:5432 with trust auth for `postgres`, installs `wrk` with apt-get when",
+        "root and it is missing, else uses the Python load generator). One benchmark:",
+        "`.venv-perf/bin/python perf/run_all.py --only http` (verifier, http, db, status, reports, audit,",
+        "export); `--quick` is a smoke test. Mixed load on a running service:",
+        "`.venv-perf/bin/locust -f perf/locustfile.py --headless -u 16 -r 4 -t 30s --host http://127.0.0.1:8000`",
+        "(with the service's AGEGATE_DATABASE_URL and AGEGATE_KEK in the environment, so it can create",
+        "its clients). Profiles: `.venv-perf/bin/pip install py-spy` then",
+        "`.venv-perf/bin/python perf/profile_endpoint.py consents`.",
+        "",
+        "## Runs, commands, notes",
+        "",
+    ]
     for doc in documents:
         lines.append(f"### {doc['script']}")
         lines.append("")
