@@ -13,6 +13,8 @@ server, but both sides of every ratio are measured with the same generator, and
 RESULTS.md names the generator used.
 
     python perf/loadgen.py --url http://127.0.0.1:8000/echo --bodies FILE --connections 16 --duration 5
+
+PERF_LOADGEN=python forces the fallback; PERF_NO_WRK_INSTALL=1 forbids the apt-get attempt.
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ def check_loopback(url: str) -> None:
 
 def ensure_wrk(log=print) -> str | None:  # type: ignore[no-untyped-def]
     """Return the wrk path; try `apt-get install -y wrk` once if absent and root; else None."""
+    if os.environ.get("PERF_LOADGEN") == "python":
+        log("load generator: PERF_LOADGEN=python -> Python fallback load generator")
+        return None
     found = shutil.which("wrk")
     if found:
         return found

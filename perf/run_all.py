@@ -239,7 +239,11 @@ def render(documents: list[dict], started: datetime, elapsed: float, quick: bool
         f"- machine: {info['cpu']}, {info['cores']} cores, {info['memory']}; {info['os']}",
         f"- Python {info['python']}; " + ", ".join(f"{k} {v}" for k, v in vers.items()),
         f"- PostgreSQL {postgres_version()} (local, 127.0.0.1, fsync on, synchronous_commit on)",
-        f"- load generator: {'wrk ' + wrk if wrk else 'Python fallback (perf/loadgen.py): wrk missing'}",
+        "- load generator: " + (f"wrk {wrk}" if wrk else
+            "**Python fallback (perf/loadgen.py)**, wrk missing or PERF_LOADGEN=python: it takes about one of "
+            "the cores from the servers, which caps the trivial ceiling harder than the real endpoints, so "
+            "HTTP ratios come out flattered (2026-11-27: tokens 0.42x and verify 0.83x with it, 0.16-0.22x "
+            "and 0.61-0.67x with wrk); compare HTTP figures only within one generator"),
         "- command: `make bench` (= `.venv-perf/bin/python perf/run_all.py`)",
         "",
         "| figure | measured (median) | ceiling (median) | ratio | target | result |",
