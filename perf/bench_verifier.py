@@ -16,6 +16,7 @@ set `issue_token` produces; keys and statuses are in-memory (`StaticKeys`, a Sta
 from __future__ import annotations
 
 import argparse
+import base64
 import sys
 import time
 import uuid
@@ -30,7 +31,14 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat 
 
 from service.tokens.issue import sign_compact  # noqa: E402
 from service.verifier import StaticKeys, TOKEN_TYPE, Verifier, jwk_thumbprint  # noqa: E402
-from service.verifier._compact import b64url_decode, b64url_encode  # noqa: E402
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 ISSUER = "http://127.0.0.1:8000"
 AUDIENCE = "persona-chat"
