@@ -80,8 +80,9 @@ class SigningKey(Base):
 class StatusSlot(Base):
     """One status-list slot, handed out once and never reused.
 
-    Slot n is index (n - 1) % 2^20 of list (n - 1) // 2^20 + 1. An identity column hands
-    them out, so concurrent writers never queue on a shared counter row.
+    Slot n is index (n - 1) % LIST_CAPACITY of list (n - 1) // LIST_CAPACITY + 1 (see
+    service.store.status). An identity column hands them out, so concurrent writers never
+    queue on a shared counter row.
     """
 
     __tablename__ = "status_slots"
