@@ -1,10 +1,10 @@
-"""A status list of 1,000,000 tokens with 1% (randomly placed) revoked: time to encode and
-serve `GET /v1/status-lists/{id}`, and the size of what a verifier fetches.
+"""Status lists for 1,000,000 tokens with 1% (randomly placed) revoked: time to encode and
+serve them (`GET /v1/status-lists/{id}`), and the size of what a verifier fetches.
 
-The service runs under gunicorn on a fresh Postgres database; one list is grown to
-1,000,000 allocated slots and 10,000 random revocations are inserted directly. Every
-fetch re-encodes (no If-None-Match). The fetched token is checked: signature-free decode of
-its `status_list`, exactly 10,000 bits set. For context, the same bitmap is compressed
+The service runs under gunicorn on a fresh Postgres database; 1,000,000 slots are handed
+out and 10,000 random ones revoked, directly in the database. The service decides how many
+slots one list holds; every list the million slots span is fetched. Every fetch re-encodes
+(no If-None-Match). The fetched lists are checked bit for bit against the seeded revocations. For context, the same bitmap is compressed
 in-process with the service's codec (`encode_statuses`) and with zlib's Z_RLE strategy,
 alternating with the HTTP fetches. Fetches send `Accept-Encoding: gzip`, as the offline
 verifier's fetcher does; the size figure is the body as it crosses the wire.
@@ -47,6 +47,12 @@ def payload_of(token: str) -> dict:  # type: ignore[type-arg]
     return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))  # type: ignore[no-any-return]
 
 
+def decode_list(body: bytes, encoding: str) -> tuple[str, bytes]:
+    """(the status list token, its unpacked bit array) from a fetched body."""
+    token = (gzip.decompress(body) if encoding == "gzip" else body).decode("ascii").strip()
+    return token, decode_statuses(payload_of(token)["status_list"]["lst"], max_bytes=1 << 24)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=1_000_000)
@@ -69,29 +75,42 @@ def main() -> int:
         import psycopg
 
         with psycopg.connect(svc.db_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-            list_id = grow_status_list(conn, args.entries, revoked)
-        path = f"/v1/status-lists/{list_id}"
-        log(f"list {list_id}: {args.entries:,} slots, {len(revoked):,} revoked")
+            first_list = grow_status_list(conn, args.entries, revoked)
 
-        fetched: list[bytes] = []  # bodies as sent on the wire
-        encodings: list[str] = []
-
-        def serve() -> float:
-            # Fetched as the offline verifier fetches it (service/verifier/_http.py asks for gzip).
+        def fetch(list_id: int) -> tuple[float, bytes, str]:
+            """One GET as the offline verifier does it (service/verifier/_http.py asks for gzip)."""
             conn = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=30)
             try:
                 started = time.perf_counter()
-                conn.request("GET", path, headers={"Accept-Encoding": "gzip", "User-Agent": "agegate-bench"})
+                conn.request("GET", f"/v1/status-lists/{list_id}",
+                             headers={"Accept-Encoding": "gzip", "User-Agent": "agegate-bench"})
                 response = conn.getresponse()
                 body = response.read()
                 elapsed = (time.perf_counter() - started) * 1000
             finally:
                 conn.close()
             if response.status != 200:
-                raise RuntimeError(f"GET status list -> {response.status}: {body[:200]!r}")
-            fetched.append(body)
-            encodings.append(response.getheader("Content-Encoding") or "identity")
-            return elapsed
+                raise RuntimeError(f"GET status list {list_id} -> {response.status}: {body[:200]!r}")
+            return elapsed, body, response.getheader("Content-Encoding") or "identity"
+
+        # The service decides how many slots a list holds (2^20 once, 2^18 now): learn it from
+        # list 1 and fetch every list the entries span, as a verifier holding them all would.
+        _, body, encoding = fetch(first_list)
+        capacity = len(decode_list(body, encoding)[1]) * 8
+        list_ids = [first_list + n for n in range(-(-args.entries // capacity))]
+        log(f"{args.entries:,} slots in {len(list_ids)} list(s) of {capacity:,}; {len(revoked):,} revoked")
+
+        last: dict[int, tuple[bytes, str]] = {}
+        per_list_ms: dict[int, list[float]] = {i: [] for i in list_ids}
+
+        def serve() -> float:
+            total = 0.0
+            for list_id in list_ids:
+                elapsed, body, encoding = fetch(list_id)
+                per_list_ms[list_id].append(elapsed)
+                last[list_id] = (body, encoding)
+                total += elapsed
+            return total
 
         def encode() -> float:
             started = time.perf_counter()
@@ -104,41 +123,49 @@ def main() -> int:
             return (time.perf_counter() - started) * 1000
 
         serve()  # warm-up: worker imports, key load
-        serve()
         runs = alternate({"serve": serve, "encode": encode, "rle": rle}, args.rounds)
 
-    wire = fetched[-1]
-    plain = gzip.decompress(wire) if encodings[-1] == "gzip" else wire
-    body = plain.decode("ascii").strip()
-    claims = payload_of(body)
-    lst = claims["status_list"]["lst"]
-    data = decode_statuses(lst, max_bytes=1 << 24)
-    set_bits = sum(bin(b).count("1") for b in data)
-    if set_bits != len(revoked):
-        raise RuntimeError(f"fetched list has {set_bits} bits set, expected {len(revoked)}")
+    # Check every fetched list against the seeded revocations, bit for bit.
+    wanted = set(revoked)
+    found: set[int] = set()
+    sizes, tokens, lsts = {}, {}, {}
+    for list_id in list_ids:
+        body, encoding = last[list_id]
+        token, data = decode_list(body, encoding)
+        base = (list_id - first_list) * capacity
+        found.update(base + i for i in range(len(data) * 8) if data[i >> 3] >> (i & 7) & 1)
+        sizes[list_id], tokens[list_id] = len(body), len(token)
+        lsts[list_id] = payload_of(token)["status_list"]["lst"]
+    if found != wanted:
+        raise RuntimeError(f"fetched lists have {len(found):,} bits set, {len(found & wanted):,} of the "
+                           f"{len(wanted):,} seeded revocations")
+    largest = max(list_ids, key=lambda i: sizes[i])
+    lst = lsts[largest]
     compressed = len(base64.urlsafe_b64decode(lst + "=" * (-len(lst) % 4)))
-    rle_size = len(rle_encode(bits))
-    # Shannon bound of the bitmap: no 1-bit encoding of these revocations can be smaller.
+    # Shannon bound of one list's bitmap: no 1-bit encoding of these revocations can be smaller.
     p = len(revoked) / args.entries
-    bound = args.entries * -(p * math.log2(p) + (1 - p) * math.log2(1 - p)) / 8 if 0 < p < 1 else 0
+    bound = min(capacity, args.entries) * -(p * math.log2(p) + (1 - p) * math.log2(1 - p)) / 8 if 0 < p < 1 else 0
     serve_ms, encode_ms, rle_ms = median(runs["serve"]), median(runs["encode"]), median(runs["rle"])
+    slowest = max(median(v) for v in per_list_ms.values())
     figures = [
         figure(f"status list of {args.entries:,} tokens, {args.revoked:.0%} revoked: encoded and served",
                value=serve_ms, unit="ms", runs=runs["serve"], ceiling=rle_ms,
-               ceiling_name="in-process zlib Z_RLE + base64url of the same bitmap",
+               ceiling_name="in-process zlib Z_RLE + base64url of the whole bitmap",
                ceiling_runs=runs["rle"], target="<= 50 ms", passed=serve_ms <= 50.0,
-               detail=f"time to the last byte, gzip requested; `encode_statuses` with its default "
-                      f"strategy (zlib level 9) takes {encode_ms:.1f} ms on the same bitmap"),
-        figure(f"fetched status list ({args.revoked:.0%} revoked), bytes on the wire", value=len(wire), unit="bytes",
-               runs=[len(b) for b in fetched], ceiling=None, target="<= 16 KB (16,384 bytes)",
-               passed=len(wire) <= SIZE_LIMIT,
-               detail=f"zlib stream {compressed:,} B -> base64url lst {len(lst):,} chars; whole token "
-                      f"{len(body):,} B (the lst is base64url'd twice: once itself, once inside the JWS "
-                      f"payload), sent with Content-Encoding {encodings[-1]} to a client accepting gzip. "
-                      f"Entropy bound of the bitmap {bound:,.0f} B. Z_RLE lst of the same bitmap: {rle_size:,} chars"),
+               detail=f"all {len(list_ids)} list(s) of {capacity:,} slots fetched one after another, time to "
+                      f"the last byte, gzip requested; slowest single list {slowest:.1f} ms; "
+                      f"`encode_statuses` default strategy (zlib level 9) on the whole bitmap: {encode_ms:.1f} ms"),
+        figure(f"fetched status list ({args.revoked:.0%} revoked), bytes on the wire, largest list",
+               value=sizes[largest], unit="bytes", runs=[sizes[i] for i in list_ids], ceiling=None,
+               target="<= 16 KB (16,384 bytes)", passed=sizes[largest] <= SIZE_LIMIT,
+               detail=f"runs = each list once; all lists together {sum(sizes.values()):,} B. Largest: zlib "
+                      f"stream {compressed:,} B -> base64url lst {len(lst):,} chars; token {tokens[largest]:,} B "
+                      f"(the lst is base64url'd again inside the JWS payload), sent with Content-Encoding "
+                      f"{last[largest][1]}. Entropy bound of one list's bits {bound:,.0f} B"),
     ]
     emit({"script": "bench_status_list.py", "command": command_line(), "figures": figures,
-          "notes": [f"{len(revoked):,} revocations at random indexes (seeded), verified by decoding the fetched list"]},
+          "notes": [f"{len(revoked):,} revocations at random indexes (seeded), verified bit for bit by decoding "
+                    f"every fetched list"]},
          args.json)
     return 0
 
