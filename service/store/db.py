@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -21,14 +21,48 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         _fix_sqlite_transactions(engine)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,  # a restarted Postgres leaves dead pooled connections behind
         pool_timeout=5,
         connect_args={"connect_timeout": 5},
     )
+    _pre_ping_idle_connections(engine)
+    return engine
+
+
+# A connection used this recently is alive: pinging it would add a round trip to every
+# request (12% of a token issuance). One idle longer is pinged before use.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _pre_ping_idle_connections(engine: Engine) -> None:
+    """pool_pre_ping for connections idle over PING_AFTER_IDLE_SECONDS only.
+
+    A restarted Postgres leaves dead pooled connections behind; this finds them on checkout
+    (DisconnectionError makes the pool replace the connection and try again). A connection
+    that dies while in busy use fails its request with a disconnect error instead, which
+    invalidates the whole pool, so the next requests reconnect.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection, record):  # type: ignore[no-untyped-def]
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection, record, _proxy):  # type: ignore[no-untyped-def]
+        checked_in_at = record.info.get("checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            if not dbapi_connection.autocommit:
+                dbapi_connection.rollback()
+        except Exception as error:
+            raise DisconnectionError("pooled connection is dead") from error
 
 
 def _fix_sqlite_transactions(engine: Engine) -> None:
