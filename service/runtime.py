@@ -38,3 +38,4 @@ class Runtime:
     def __post_init__(self) -> None:
         if self.reads is None:
             self.reads = self.sessions
+

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app
 
 from service.runtime import Runtime
+
+
+def current_runtime() -> Runtime:
+    """The Runtime of the app handling the current request."""
+    return current_app.extensions["agegate"]  # type: ignore[no-any-return]
 
 
 def _build_parts(runtime: Runtime) -> None:

@@ -8,13 +8,13 @@ from contextlib import ExitStack
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request, stream_with_context
+from flask import Blueprint, Response, g, request, stream_with_context
 from marshmallow import Schema, fields, validate
 
+from service.api import current_runtime
 from service.api.auth import require_scope
 from service.auditlog.export import checkpoint_claims, checkpoint_line, sign_checkpoint, stored_event_line
 from service.domain.brackets import Bracket, bracket_at
-from service.runtime import Runtime
 from service.store import audit_log, reports
 from service.store import subjects as subject_store
 from service.store.db import transaction
@@ -44,15 +44,11 @@ class SummaryQuery(Schema):
 SUMMARY_QUERY = SummaryQuery()
 
 
-def _runtime() -> Runtime:
-    return current_app.extensions["agegate"]  # type: ignore[no-any-return]
-
-
 @blueprint.get("/v1/audit/consent-log")
 @require_scope("audit:export")
 def export_consent_log() -> Response:
     """Stream the tenant's log window as NDJSON, closed by a signed checkpoint."""
-    runtime = _runtime()
+    runtime = current_runtime()
     query = EXPORT_QUERY.load(request.args.to_dict())
     tenant = query.get("tenant", g.caller.tenant)
     since, until = query.get("since"), query.get("until")
@@ -94,7 +90,7 @@ def export_consent_log() -> Response:
 @blueprint.get("/v1/reports/summary")
 @require_scope("audit:export")
 def summary() -> dict[str, Any]:
-    runtime = _runtime()
+    runtime = current_runtime()
     tenant = SUMMARY_QUERY.load(request.args.to_dict()).get("tenant", g.caller.tenant)
     now, tz = runtime.clock(), runtime.settings.timezone
 

@@ -6,17 +6,17 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, g, request
 from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
+from service.api import current_runtime
 from service.api.auth import require_scope
 from service.api.bodies import json_body
 from service.api.schemas import is_ref, ref_field
 from service.domain.brackets import bracket_at
 from service.domain.consent import Relationship, check_consent_request
 from service.domain.evidence import Assurance
-from service.runtime import Runtime
 from service.store import consents as consent_store
 from service.store import idempotency
 from service.store import subjects as subject_store
@@ -58,10 +58,6 @@ class WithdrawSchema(Schema):
 WITHDRAW = WithdrawSchema()
 
 
-def _runtime() -> Runtime:
-    return current_app.extensions["agegate"]  # type: ignore[no-any-return]
-
-
 def consent_view(record: ConsentRecord) -> dict[str, Any]:
     consent = record.consent
     view: dict[str, Any] = {
@@ -88,7 +84,7 @@ def consent_view(record: ConsentRecord) -> dict[str, Any]:
 
 def _idempotent(write: Callable[[Any], tuple[dict[str, Any], int]]) -> tuple[dict[str, Any], int]:
     """Run `write(session)` once per Idempotency-Key and request body (CONTRACT §7)."""
-    runtime = _runtime()
+    runtime = current_runtime()
     key = request.headers.get("Idempotency-Key")
     if key is not None:
         try:
@@ -114,7 +110,7 @@ def _idempotent(write: Callable[[Any], tuple[dict[str, Any], int]]) -> tuple[dic
 @blueprint.post("/v1/consents")
 @require_scope("consent:write")
 def grant() -> tuple[dict[str, Any], int]:
-    runtime = _runtime()
+    runtime = current_runtime()
     data = GRANT.load(json_body())
     now = runtime.clock()
     if data["expires_at"] is not None and data["expires_at"] <= now:
@@ -155,7 +151,7 @@ def grant() -> tuple[dict[str, Any], int]:
 @blueprint.post("/v1/consents/<consent_id>/withdraw")
 @require_scope("consent:write")
 def withdraw(consent_id: str) -> tuple[dict[str, Any], int]:
-    runtime = _runtime()
+    runtime = current_runtime()
     data = WITHDRAW.load(json_body() if request.content_length else {})
     if not is_ref(consent_id):
         raise HTTPNotFound("no such consent")
@@ -184,7 +180,7 @@ LIST_QUERY = ListQuery()
 @blueprint.get("/v1/consents")
 @require_scope("consent:read")
 def list_consents() -> dict[str, Any]:
-    runtime = _runtime()
+    runtime = current_runtime()
     query = LIST_QUERY.load(request.args.to_dict())
     now = runtime.clock()
     with transaction(runtime.sessions) as session:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, current_app, g
+from flask import Blueprint, g
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
+from service.api import current_runtime
 from service.api.auth import require_scope
 from service.api.bodies import load
 from service.api.schemas import IsoDate, is_ref, ref_field
@@ -45,10 +46,6 @@ class RegisterSchema(Schema):
 
 
 REGISTER = RegisterSchema()  # schemas are stateless: build each once, not per request
-
-
-def _runtime() -> Runtime:
-    return current_app.extensions["agegate"]  # type: ignore[no-any-return]
 
 
 def _accept(runtime: Runtime, evidence: dict[str, Any]) -> subject_store.AcceptedEvidence:
@@ -95,7 +92,7 @@ def _ref_or_404(subject_ref: str) -> str:
 @blueprint.post("/v1/subjects")
 @require_scope("subjects:write")
 def register_subject() -> tuple[dict[str, Any], int]:
-    runtime = _runtime()
+    runtime = current_runtime()
     body = load(REGISTER)
     evidence = _accept(runtime, body["evidence"])
     with transaction(runtime.sessions) as session:
@@ -114,7 +111,7 @@ def register_subject() -> tuple[dict[str, Any], int]:
 @blueprint.get("/v1/subjects/<subject_ref>")
 @require_scope("subjects:read")
 def read_subject(subject_ref: str) -> dict[str, Any]:
-    runtime = _runtime()
+    runtime = current_runtime()
     with transaction(runtime.sessions) as session:
         subject = subject_store.get_subject(session, g.caller.tenant, _ref_or_404(subject_ref))
         view = subject_view(runtime, subject)
@@ -128,7 +125,7 @@ def read_subject(subject_ref: str) -> dict[str, Any]:
 @blueprint.delete("/v1/subjects/<subject_ref>")
 @require_scope("subjects:write")
 def erase_subject(subject_ref: str) -> tuple[str, int]:
-    runtime = _runtime()
+    runtime = current_runtime()
     now = runtime.clock()
     with transaction(runtime.sessions) as session:
         subject_store.erase_subject(session, g.caller.tenant, _ref_or_404(subject_ref), now)

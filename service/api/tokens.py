@@ -7,9 +7,10 @@ import hashlib
 from datetime import timezone
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, json, request
+from flask import Blueprint, Response, g, json, request
 from marshmallow import Schema, fields, validate
 
+from service.api import current_runtime
 from service.api.auth import require_scope
 from service.api.bodies import load
 from service.api.schemas import ref_field
@@ -48,10 +49,6 @@ class VerifySchema(Schema):
 VERIFY = VerifySchema()
 
 
-def _runtime() -> Runtime:
-    return current_app.extensions["agegate"]  # type: ignore[no-any-return]
-
-
 def _keyring(runtime: Runtime) -> Keyring:
     return runtime.parts["keyring"]  # type: ignore[no-any-return]
 
@@ -67,12 +64,12 @@ def _cacheable(document: Any, max_age: int = _PUBLISHED_MAX_AGE, mimetype: str =
 
 @blueprint.get("/.well-known/jwks.json")
 def jwks() -> Response:
-    return _cacheable(_keyring(_runtime()).snapshot().jwks, max_age=60)
+    return _cacheable(_keyring(current_runtime()).snapshot().jwks, max_age=60)
 
 
 @blueprint.get("/.well-known/agegate")
 def discovery() -> Response:
-    runtime = _runtime()
+    runtime = current_runtime()
     issuer = runtime.settings.issuer
     return _cacheable(
         {
@@ -91,12 +88,12 @@ def discovery() -> Response:
 
 @blueprint.get("/v1/policy")
 def policy() -> Response:
-    return _cacheable(_runtime().policy.document())
+    return _cacheable(current_runtime().policy.document())
 
 
 @blueprint.get("/v1/status-lists/<int:list_id>")
 def status_list(list_id: int) -> Response:
-    runtime = _runtime()
+    runtime = current_runtime()
     with transaction(runtime.reads) as session:
         served = status_list_token(
             session,
@@ -122,7 +119,7 @@ def status_list(list_id: int) -> Response:
 @blueprint.post("/v1/tokens")
 @require_scope("tokens:issue")
 def issue() -> tuple[dict[str, Any], int]:
-    runtime = _runtime()
+    runtime = current_runtime()
     body = load(ISSUE)
     now = runtime.clock()
     with transaction(runtime.reads) as session:
@@ -163,7 +160,7 @@ def issue() -> tuple[dict[str, Any], int]:
 @require_scope("tokens:verify")
 def verify() -> dict[str, Any]:
     """The offline verifier's checks, run here for services that cannot verify themselves."""
-    runtime = _runtime()
+    runtime = current_runtime()
     body = load(VERIFY)
     if g.caller.audience is None:
         return {"active": False, "reason": "no_audience_registered"}
