@@ -151,24 +151,6 @@ def of_subject(session: Session, tenant: str, subject_ref: str, now: datetime) -
     ]
 
 
-@dataclass(frozen=True)
-class ActiveConsents:
-    scopes: frozenset[str]
-    consent_ids: tuple[str, ...]
-    earliest_expiry: datetime | None
-
-
-def active_for_child(session: Session, tenant: str, child_ref: str, now: datetime) -> ActiveConsents:
-    """What the child's active consents cover, for deciding a token's features (one query)."""
-    active = [r for r in for_child(session, tenant, child_ref, now) if r.status is ConsentStatus.ACTIVE]
-    expiries = [r.consent.expires_at for r in active if r.consent.expires_at is not None]
-    return ActiveConsents(
-        frozenset(s for r in active for s in r.scopes),
-        tuple(r.consent.consent_id for r in active),
-        min(expiries, default=None),
-    )
-
-
 def expire_due(session: Session, now: datetime, *, tenant: str | None = None, child_ref: str | None = None) -> int:
     """Record an `expired` ending and event for every consent past `expires_at` without one.
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, select
 from sqlalchemy.orm import Session
 
+from service.domain.consent import earliest_expiry
 from service.store.base import UTCDateTime
 from service.store.errors import NotFound
 from service.store.models import Consent, ConsentEnding, Subject
@@ -64,7 +65,6 @@ def token_facts(session: Session, tenant: str, subject_ref: str, now: datetime) 
         raise NotFound("subject", subject_ref)
     first = rows[0]
     consents = [row for row in rows if row.consent_id is not None]
-    expiries = [row.expires_at for row in consents if row.expires_at is not None]
     return TokenFacts(
         subject_ref=first.subject_ref,
         birth_date_enc=first.birth_date_enc,
@@ -73,5 +73,5 @@ def token_facts(session: Session, tenant: str, subject_ref: str, now: datetime) 
         status_slot=first.status_slot,
         consented_scopes=frozenset(scope for row in consents for scope in row.scopes.split()),
         consent_ids=tuple(row.consent_id for row in consents),
-        consents_expire_at=min(expiries, default=None),
+        consents_expire_at=earliest_expiry(row.expires_at for row in consents),
     )
