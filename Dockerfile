@@ -11,14 +11,12 @@ RUN pip install --no-cache-dir --upgrade pip \
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    AGEGATE_MIGRATIONS=/app/migrations \
     AGEGATE_BIND=0.0.0.0:8000 \
     PROMETHEUS_MULTIPROC_DIR=/tmp/agegate-metrics
 RUN useradd --system --create-home --uid 10001 agegate
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 WORKDIR /app
-COPY migrations ./migrations
 COPY gunicorn.conf.py ./
 RUN mkdir -p /tmp/agegate-metrics && chown agegate /tmp/agegate-metrics
 USER agegate

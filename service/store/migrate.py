@@ -10,13 +10,15 @@ from sqlalchemy import Connection
 
 
 def migrations_dir() -> Path:
-    """The migrations folder, in a checkout (beside service/) or an image (AGEGATE_MIGRATIONS)."""
+    """The migrations folder shipped inside the package (AGEGATE_MIGRATIONS overrides it).
+
+    Inside `service/` so that `pip install` anywhere can still run `agegate db upgrade`."""
     import os
 
     override = os.environ.get("AGEGATE_MIGRATIONS")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "migrations"
+    return Path(__file__).resolve().parents[1] / "migrations"
 
 
 def alembic_config(url: str, connection: Connection | None = None) -> Config:
