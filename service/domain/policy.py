@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -19,8 +19,21 @@ from typing import Any, Literal
 from service.domain.brackets import Bracket
 from service.domain.errors import BannedCategory, NotConsentable, PolicyInvalid
 from service.domain.evidence import Assurance
+from service.domain.policy_sections import (
+    DEFAULT_LOCALE,
+    EMPTY,
+    SECTION_NAMES,
+    AnnualReport,
+    CategoryText,
+    LimitBand,
+    Retention,
+    Sections,
+    Threshold,
+    parse_sections,
+    parse_texts,
+)
 
-DEFAULT_POLICY_VERSION = "2026-07-15.1"
+DEFAULT_POLICY_VERSION = "2026-07-15.2"
 
 Decision = Literal["allow", "deny", "needs_consent"]
 DecisionTable = Mapping[tuple[Bracket, Assurance, frozenset[str]], Mapping[str, "FeatureDecision"]]
@@ -113,6 +126,7 @@ class Policy:
     obligations: tuple[Obligation, ...]
     requires: Prerequisite
     rules: Mapping[Bracket, Mapping[str, Rule]]
+    sections: Sections = EMPTY
     _consentable: Mapping[Bracket, frozenset[str]] = field(init=False, repr=False)
     _decisions: DecisionTable = field(init=False, repr=False)
 
@@ -177,11 +191,49 @@ class Policy:
             if scope not in self._consentable[bracket]:
                 raise NotConsentable(scope, bracket)
 
+    def category_text(self, category: str, locale: str) -> CategoryText:
+        """Return ``category`` in plain words for a guardian in ``locale`` (zh-CN when unknown).
+
+        Raises KeyError for an unknown category, or when this policy version has no texts.
+        """
+        texts = self.sections.texts[category]
+        return texts.get(locale) or texts[DEFAULT_LOCALE]
+
+    @property
+    def limit_bands(self) -> tuple[LimitBand, ...]:
+        return self.sections.limit_bands
+
+    def limits_for_age(self, age: int) -> LimitBand | None:
+        """Return the minor-mode limit band for ``age`` in completed years; None from 18 on
+        (or when this policy version sets no limits)."""
+        for band in self.sections.limit_bands:
+            if band.min_age <= age <= band.max_age:
+                return band
+        return None
+
+    @property
+    def thresholds(self) -> tuple[Threshold, ...]:
+        return self.sections.thresholds
+
+    @property
+    def retention(self) -> Retention | None:
+        return self.sections.retention
+
+    @property
+    def annual_report(self) -> AnnualReport | None:
+        return self.sections.annual_report
+
     def document(self) -> dict[str, Any]:
         """Return the policy as served at GET /v1/policy, as a fresh JSON-able dict."""
-        return {
+        categories = []
+        for c in self.categories:
+            item: dict[str, Any] = {"id": c, "description": self.descriptions[c]}
+            if c in self.sections.texts:
+                item["texts"] = {locale: asdict(text) for locale, text in self.sections.texts[c].items()}
+            categories.append(item)
+        document: dict[str, Any] = {
             "version": self.version,
-            "categories": [{"id": c, "description": self.descriptions[c]} for c in self.categories],
+            "categories": categories,
             "requires": asdict(self.requires),
             "obligations": [asdict(o) for o in self.obligations],
             "rules": {
@@ -189,15 +241,27 @@ class Policy:
                 for bracket in Bracket
             },
         }
+        sections = self.sections
+        if sections.limit_bands:
+            document["limits"] = {"basis": sections.limits_basis, "bands": [b.as_document() for b in sections.limit_bands]}
+        if sections.thresholds:
+            document["thresholds"] = [t.as_document() for t in sections.thresholds]
+        if sections.retention is not None:
+            document["retention"] = sections.retention.as_document()
+        if sections.annual_report is not None:
+            report = sections.annual_report
+            document["annual_report"] = {"round_to": report.round_to, "due": report.due_month_day, "basis": report.basis}
+        return document
 
 
-def load_policy(path: Path | None = None) -> Policy:
-    """Load and validate a policy file; by default the packaged ``DEFAULT_POLICY_VERSION``.
+def load_policy(path: Path | None = None, *, version: str = DEFAULT_POLICY_VERSION) -> Policy:
+    """Load and validate a policy file; by default the packaged ``version`` (older versions
+    stay packaged so that past decisions can be replayed under the policy that made them).
 
     Raises PolicyInvalid if the file cannot be read, is not JSON, repeats a member name
     (a repeated cell would otherwise silently replace the first) or fails ``parse_policy``.
     """
-    packaged = resources.files("service.domain") / "policies" / f"{DEFAULT_POLICY_VERSION}.json"
+    packaged = resources.files("service.domain") / "policies" / f"{version}.json"
     source = path or packaged
     try:
         text = source.read_text(encoding="utf-8")
@@ -213,9 +277,9 @@ def parse_policy(document: object) -> Policy:
     Raises PolicyInvalid naming where the first fault is (``rules.minor.companion.basis``).
     """
     top = _members(
-        document, "policy", {"version", "categories", "requires", "obligations", "rules"}
+        document, "policy", {"version", "categories", "requires", "obligations", "rules"}, SECTION_NAMES
     )
-    categories = _described(top["categories"], "categories", "description")
+    categories = _categories(top["categories"])
     obligations = _described(top["obligations"], "obligations", "meaning", "basis")
     requires = _members(top["requires"], "requires", {"category", "meaning", "basis"})
     requires = {name: _text(value, f"requires.{name}") for name, value in requires.items()}
@@ -235,7 +299,24 @@ def parse_policy(document: object) -> Policy:
         obligations=tuple(Obligation(**item) for item in obligations.values()),
         requires=Prerequisite(**requires),
         rules=MappingProxyType(rules),
+        sections=replace(
+            parse_sections(top, _members, _text), texts=parse_texts(categories, _members, _text)
+        ),
     )
+
+
+def _categories(value: object) -> dict[str, dict[str, Any]]:
+    """The categories by id, each with its description and (from 2026-07-15.2) guardian texts."""
+    if not isinstance(value, list) or not value:
+        raise PolicyInvalid("categories: expected a non-empty list")
+    items: dict[str, dict[str, Any]] = {}
+    for index, item in enumerate(value):
+        members = _members(item, f"categories[{index}]", {"id", "description"}, frozenset({"texts"}))
+        category = _text(members["id"], f"categories[{index}].id")
+        if category in items:
+            raise PolicyInvalid(f"categories[{index}]: repeated id {category!r}")
+        items[category] = {**members, "description": _text(members["description"], f"categories[{index}].description")}
+    return items
 
 
 def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def test_a_parent_with_document_assurance_grants_consent_for_an_under_14(http, a
     body = response.get_json()
     assert body["status"] == "active"
     assert body["scopes"] == ["pi_processing", "companion"]
-    assert body["policy"] == "2026-07-15.1"
+    assert body["policy"] == "2026-07-15.2"
     assert body["notice_version"] == "privacy-notice-v3"
 
 

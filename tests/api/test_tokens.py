@@ -103,7 +103,7 @@ def test_the_token_has_the_contract_header_and_claims(http, auth, clock) -> None
     assert claims["iss"] == ISSUER and claims["sub"] == "adult" and claims["aud"] == "persona-chat"
     assert (claims["iat"], claims["nbf"], claims["exp"]) == (now, now, now + 600)
     assert claims["age_bracket"] == "adult" and claims["assurance"] == "document"
-    assert claims["verified_at"] == "2026-11-27" and claims["policy"] == "2026-07-15.1"
+    assert claims["verified_at"] == "2026-11-27" and claims["policy"] == "2026-07-15.2"
     assert claims["status"]["status_list"]["uri"].startswith(ISSUER + "/v1/status-lists/")
     assert isinstance(claims["status"]["status_list"]["idx"], int)
     assert answer["expires_at"] == "2026-11-27T03:10:00Z"
@@ -326,7 +326,7 @@ def test_discovery_names_the_brackets_and_categories(http) -> None:  # type: ign
 
 def test_the_policy_document_gives_each_rule_its_legal_basis(http) -> None:  # type: ignore[no-untyped-def]
     policy = http.get("/v1/policy").get_json()
-    assert policy["version"] == "2026-07-15.1"
+    assert policy["version"] == "2026-07-15.2"
     cell = policy["rules"]["minor"]["virtual_intimacy"]
     assert cell["decision"] == "deny" and "Art. 14" in cell["basis"]
 

@@ -270,13 +270,13 @@ def test_as_claim_gives_the_token_shape(decision: FeatureDecision, claim: dict[s
 
 
 def test_the_packaged_policy_is_the_default_version() -> None:
-    assert POLICY.version == DEFAULT_POLICY_VERSION == "2026-07-15.1"
+    assert POLICY.version == DEFAULT_POLICY_VERSION == "2026-07-15.2"
 
 
 def test_the_policy_document_carries_every_rule_with_its_basis() -> None:
     document = POLICY.document()
     assert json.loads(json.dumps(document)) == document
-    assert document["version"] == "2026-07-15.1"
+    assert document["version"] == "2026-07-15.2"
     assert [c["id"] for c in document["categories"]] == CATEGORIES
     assert all(c["description"] for c in document["categories"])
     assert document["requires"]["category"] == "pi_processing"
