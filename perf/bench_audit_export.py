@@ -2,7 +2,7 @@
 
 Creates a fresh Postgres database, migrates it, COPYs N chained consent-log events of one
 tenant into ``consent_log`` and ``consent_log_heads`` (hashed with chain.py's rule, events
-shaped like ``audit_log.consent_event``), starts gunicorn ``service.wsgi:app`` with one
+shaped like ``service.events.consent_event``), starts gunicorn ``service.wsgi:app`` with one
 worker on a free loopback port, creates an ``audit:export`` client with the ``agegate`` CLI,
 streams ``GET /v1/audit/consent-log`` to a file, then runs ``agegate audit verify FILE
 --jwks URL`` on it. Drops the database at the end. Prints a markdown table:
@@ -41,7 +41,7 @@ COPY_SQL = "COPY consent_log (tenant, seq, event, prev, hash, recorded_at) FROM 
 
 
 def event(seq: int, recorded_at: datetime) -> dict[str, object]:
-    """An event shaped like audit_log.consent_event, with recorded_at filled as append() does."""
+    """An event shaped like service.events.consent_event, with recorded_at filled as append() does."""
     return {
         "type": "granted" if seq % 5 else "withdrawn",
         "consent_id": f"cns_{seq:020d}",

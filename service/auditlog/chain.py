@@ -18,7 +18,8 @@ import rfc8785
 
 GENESIS = "0" * 64
 
-EVENT_FIELDS: tuple[str, ...] = (
+# The fields of a consent event, as section 8 of the contract lists them.
+CONSENT_EVENT_FIELDS: tuple[str, ...] = (
     "type",
     "consent_id",
     "tenant",
@@ -34,9 +35,36 @@ EVENT_FIELDS: tuple[str, ...] = (
     "recorded_at",
     "client_id",
 )
-EVENT_TYPES: tuple[str, ...] = ("granted", "withdrawn", "expired", "subject_erased")
+# Every event names its tenant, when it happened, when it was chained and which client caused
+# it (None when the service itself did: an expiry, a birthday, a guardian on a hosted page).
+_COMMON = ("type", "tenant", "occurred_at", "recorded_at", "client_id")
+_CONSENT = frozenset(CONSENT_EVENT_FIELDS)
 
-_FIELD_SET = frozenset(EVENT_FIELDS)
+# Event type -> its exact field set. The catalogue of builders is service.events.catalogue;
+# this table is what a regulator's verifier accepts, so it holds no code, only names.
+EVENT_SHAPES: dict[str, frozenset[str]] = {
+    "granted": _CONSENT,
+    "declined": _CONSENT,
+    "withdrawn": _CONSENT,
+    "expired": _CONSENT,
+    "subject_erased": frozenset((*_COMMON, "subject_ref", "consent_ids")),
+    "consent_request_created": frozenset(
+        (*_COMMON, "request_id", "child_ref", "guardian_ref", "relationship", "scopes", "notice_version", "expires_at")
+    ),
+    "consent_request_completed": frozenset(
+        (*_COMMON, "request_id", "child_ref", "guardian_ref", "consent_id", "granted", "declined")
+    ),
+    "consent_request_expired": frozenset((*_COMMON, "request_id", "child_ref", "guardian_ref")),
+    "bracket_changed": frozenset((*_COMMON, "subject_ref", "from_bracket", "to_bracket")),
+    "deletion_required": frozenset((*_COMMON, "deletion_id", "child_ref", "cause", "consent_id", "due_by")),
+    "data_deleted": frozenset((*_COMMON, "deletion_id", "child_ref")),
+    "controls_changed": frozenset((*_COMMON, "child_ref", "guardian_ref", "controls")),
+}
+EVENT_TYPES: tuple[str, ...] = tuple(EVENT_SHAPES)
+# Logs written before 2026-11-30 recorded an erasure as one consent-shaped subject_erased
+# event per consent it ended; those links stay valid, so that shape stays accepted.
+_EARLIER_SHAPES: dict[str, frozenset[str]] = {"subject_erased": _CONSENT}
+
 # Lowercase only: the contract writes hashes as hex, and one spelling per value keeps
 # string comparison of hashes meaningful.
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -50,19 +78,22 @@ def is_hash(value: object) -> bool:
 def check_event(event: object) -> None:
     """Check that ``event`` has the shape of a consent-log event.
 
-    Raises ``ValueError`` naming the problem when ``event`` is not a mapping, its keys are
-    not exactly :data:`EVENT_FIELDS`, its ``type`` is not one of :data:`EVENT_TYPES`, or its
-    ``tenant`` is not a non-empty string. Value types of the other fields are the writer's
-    business; the hash covers them whatever they are.
+    Raises ``ValueError`` naming the problem when ``event`` is not a mapping, its ``type`` is
+    not one of :data:`EVENT_TYPES`, its keys are not exactly that type's
+    :data:`EVENT_SHAPES` entry (or an earlier shape of the type), or its ``tenant`` is not a
+    non-empty string. Value types of the other fields are the writer's business; the hash
+    covers them whatever they are.
     """
     if not isinstance(event, Mapping):
         raise ValueError("event is not a JSON object")
-    if event.keys() != _FIELD_SET:
-        missing = sorted(_FIELD_SET - event.keys())
-        extra = sorted(set(event.keys()) - _FIELD_SET)
-        raise ValueError(f"event fields wrong: missing {missing}, unexpected {extra}")
-    if event["type"] not in EVENT_TYPES:
-        raise ValueError(f"event type {event['type']!r} is not one of {list(EVENT_TYPES)}")
+    kind = event.get("type")
+    if not isinstance(kind, str) or kind not in EVENT_SHAPES:
+        raise ValueError(f"event type {kind!r} is not one of {list(EVENT_TYPES)}")
+    shape = EVENT_SHAPES[kind]
+    if event.keys() != shape and event.keys() != _EARLIER_SHAPES.get(kind):
+        missing = sorted(shape - event.keys())
+        extra = sorted(set(event.keys()) - shape)
+        raise ValueError(f"{kind} event fields wrong: missing {missing}, unexpected {extra}")
     tenant = event["tenant"]
     if not isinstance(tenant, str) or not tenant:
         raise ValueError("event tenant is not a non-empty string")

@@ -7,7 +7,7 @@ other tenants write in parallel; the chain can neither fork nor gap.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, select
@@ -15,35 +15,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.auditlog.chain import GENESIS, canonical, check_event, link_hash
-from service.store.models import Consent, ConsentLogEntry, LogHead
+from service.events.catalogue import timestamp
+from service.store.models import ConsentLogEntry, LogHead
 
-
-def timestamp(at: datetime) -> str:
-    """RFC 3339 in UTC with a Z, the one spelling of instants in the log."""
-    return at.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def consent_event(kind: str, consent: Consent, *, occurred_at: datetime, client_id: str | None) -> dict[str, Any]:
-    """The logged event for `consent`: refs and metadata only, no personal fields.
-
-    `recorded_at` is filled in by append(), under the tenant's lock.
-    """
-    return {
-        "type": kind,
-        "consent_id": consent.consent_id,
-        "tenant": consent.tenant,
-        "child_ref": consent.child_ref,
-        "guardian_ref": consent.guardian_ref,
-        "relationship": consent.relationship,
-        "scopes": consent.scopes.split(),
-        "method": consent.method,
-        "evidence_ref": consent.evidence_ref,
-        "notice_version": consent.notice_version,
-        "policy": consent.policy,
-        "occurred_at": timestamp(occurred_at),
-        "recorded_at": None,
-        "client_id": client_id,
-    }
+__all__ = ["append", "entries", "head_before", "timestamp"]
 
 
 def _lock_head(session: Session, tenant: str) -> LogHead:

@@ -14,6 +14,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from service.domain.consent import ConsentStatus, consent_status
+from service import events
 from service.store import audit_log, status
 from service.store.errors import Conflict, NotFound
 from service.store.models import Consent, ConsentEnding, Subject
@@ -78,7 +79,7 @@ def grant(
     )
     session.add(consent)
     session.flush()
-    audit_log.append(session, tenant, [audit_log.consent_event("granted", consent, occurred_at=now, client_id=client_id)], now)
+    audit_log.append(session, tenant, [events.granted(consent, occurred_at=now, client_id=client_id)], now)
     return _record(consent, None, now)
 
 
@@ -94,7 +95,9 @@ def _end(session: Session, consent: Consent, *, kind: str, at: datetime, reason:
     ending = ConsentEnding(consent_id=consent.consent_id, kind=kind, reason=reason, ended_at=at, client_id=client_id)
     session.add(ending)
     session.flush()
-    audit_log.append(session, consent.tenant, [audit_log.consent_event(kind, consent, occurred_at=at, client_id=client_id)], now)
+    if kind != "subject_erased":  # an erasure is logged once, naming every consent it ended
+        event = events.consent_event(kind, consent, occurred_at=at, client_id=client_id)
+        audit_log.append(session, consent.tenant, [event], now)
     return ending
 
 
@@ -175,18 +178,20 @@ def expire_due(session: Session, now: datetime, *, tenant: str | None = None, ch
 
 
 def end_for_erased_subject(session: Session, *, tenant: str, subject_ref: str, client_id: str, now: datetime) -> int:
-    """End the erased subject's active consents with `subject_erased` events.
+    """End the erased subject's active consents and log one `subject_erased` event naming them.
 
     A guardian's erasure also revokes the children's tokens that relied on those consents.
     Returns how many consents it ended.
     """
     query = select(Consent).where(Consent.tenant == tenant, or_(Consent.child_ref == subject_ref, Consent.guardian_ref == subject_ref))
-    ended = 0
+    ended: list[str] = []
     for consent, ending in _with_endings(session, query.order_by(Consent.granted_at, Consent.consent_id)):
         if _record(consent, ending, now).status is not ConsentStatus.ACTIVE:
             continue
         _end(session, consent, kind="subject_erased", at=now, reason=None, client_id=client_id, now=now)
         if consent.child_ref != subject_ref:
             _revoke_child_tokens(session, consent, now)
-        ended += 1
-    return ended
+        ended.append(consent.consent_id)
+    erased = events.subject_erased(tenant=tenant, subject_ref=subject_ref, consent_ids=ended, occurred_at=now, client_id=client_id)
+    audit_log.append(session, tenant, [erased], now)
+    return len(ended)

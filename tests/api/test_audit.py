@@ -134,3 +134,15 @@ def test_the_summary_counts_subjects_brackets_and_consents(http, regulator, hist
         "consents_withdrawn": 2,
         "security_assessment_required": False,
     }
+
+
+def test_an_erasure_is_one_event_naming_the_consents_it_ended_even_when_there_are_none(http, auth, regulator) -> None:  # type: ignore[no-untyped-def]
+    subject(http, auth, "kid", method="self_declared", birth_date="2016-03-01")
+    subject(http, auth, "lonely", method="self_declared", birth_date="2016-03-01")
+    subject(http, auth, "mum", method="resident_id", resident_id=GUARDIAN_ID)
+    consent_id = grant(http, auth)
+    assert http.delete("/v1/subjects/mum", headers=auth).status_code == 204
+    assert http.delete("/v1/subjects/lonely", headers=auth).status_code == 204
+    events = [json.loads(line)["event"] for line in export(http, regulator)[:-1]]
+    erasures = [(e["subject_ref"], e["consent_ids"]) for e in events if e["type"] == "subject_erased"]
+    assert erasures == [("mum", [consent_id]), ("lonely", [])]

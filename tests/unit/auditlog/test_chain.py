@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from service.auditlog.chain import (
-    EVENT_FIELDS,
+    CONSENT_EVENT_FIELDS,
     EVENT_TYPES,
     GENESIS,
     Link,
@@ -46,12 +46,12 @@ CHILD_EVENT_JCS = (
 
 def test_genesis_is_64_zeros_and_the_field_list_is_the_contracts() -> None:
     assert GENESIS == "0" * 64
-    assert EVENT_FIELDS == (
+    assert CONSENT_EVENT_FIELDS == (
         "type", "consent_id", "tenant", "child_ref", "guardian_ref", "relationship", "scopes",
         "method", "evidence_ref", "notice_version", "policy", "occurred_at", "recorded_at",
         "client_id",
     )
-    assert EVENT_TYPES == ("granted", "withdrawn", "expired", "subject_erased")
+    assert EVENT_TYPES[:5] == ("granted", "declined", "withdrawn", "expired", "subject_erased")
 
 
 def test_canonical_is_rfc8785_for_any_mapping() -> None:
