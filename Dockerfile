@@ -4,9 +4,11 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY verifier ./verifier
 COPY service ./service
+# ./verifier is named first: the service depends on agegate-verifier, built from it here.
 RUN pip install --no-cache-dir --upgrade pip \
- && pip wheel --no-cache-dir --wheel-dir /wheels .
+ && pip wheel --no-cache-dir --wheel-dir /wheels ./verifier .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -9,10 +9,11 @@ export AGEGATE_DATABASE_URL ?= sqlite:///var/agegate.db
 
 .PHONY: run test migrate bench clean
 
-$(STAMP): pyproject.toml
+# The verifier distribution (verifier/) first: the service depends on it by name.
+$(STAMP): pyproject.toml verifier/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ./verifier -e '.[dev]'
 	touch $(STAMP)
 
 migrate: $(STAMP)
@@ -25,10 +26,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # Locust lives in its own venv: its pytest plugin must never reach the test environment.
-$(PERF_STAMP): pyproject.toml
+$(PERF_STAMP): pyproject.toml verifier/pyproject.toml
 	$(PYTHON) -m venv $(PERF_VENV)
 	$(PERF_VENV)/bin/pip install --quiet --upgrade pip
-	$(PERF_VENV)/bin/pip install --quiet -e '.[perf]'
+	$(PERF_VENV)/bin/pip install --quiet -e './verifier[fast]' -e '.[perf]'
 	touch $(PERF_STAMP)
 
 bench: $(PERF_STAMP)

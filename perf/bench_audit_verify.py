@@ -17,7 +17,6 @@ they say more than the wall clock does.
 from __future__ import annotations
 
 import argparse
-import base64
 import io
 import json
 import os
@@ -30,9 +29,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agegate_verifier.cli import main as verify_main  # noqa: E402
 
 from service.auditlog.chain import GENESIS, next_link  # noqa: E402
 from service.auditlog.export import (  # noqa: E402
@@ -41,10 +41,9 @@ from service.auditlog.export import (  # noqa: E402
     event_line,
     sign_checkpoint,
 )
-from service.auditlog.verify import run_verify  # noqa: E402
+from service.tokens.signing import public_jwk  # noqa: E402
 
 TENANT = "t-bench"
-KID = "bench-key"
 
 
 def event(seq: int) -> dict[str, object]:
@@ -75,7 +74,7 @@ def write_export(path: Path, n: int, key: Ed25519PrivateKey) -> None:
             seq, head = link.seq, link.hash
         claims = checkpoint_claims(issuer="https://bench.test", tenant=TENANT, seq=seq,
                                    head=head, count=n, iat=int(time.time()))
-        jws = sign_checkpoint(claims, key, KID)
+        jws = sign_checkpoint(claims, key, public_jwk(key)["kid"])
         f.write(checkpoint_line(seq=seq, head=head, count=n, jws=jws))
 
 
@@ -91,18 +90,9 @@ def main() -> int:
                         help="verifier worker processes (default: one per CPU; 1 = none)")
     parser.add_argument("--results", type=Path, help="append the markdown row to this file")
     args = parser.parse_args()
-    if args.workers is not None:
-        # run_verify takes the verifier's defaults, as the CLI does; pin workers for a run.
-        import functools
-
-        from service.auditlog import verify
-
-        verify.verify_export = functools.partial(verify.verify_export, workers=args.workers)  # type: ignore[assignment]
 
     key = Ed25519PrivateKey.generate()
-    x = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    jwks = {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": KID, "alg": "EdDSA", "use": "sig",
-                      "x": base64.urlsafe_b64encode(x).rstrip(b"=").decode()}]}
+    jwks = {"keys": [public_jwk(key)]}
     with tempfile.TemporaryDirectory() as tmp:
         path, jwks_path = Path(tmp) / "export.ndjson", Path(tmp) / "jwks.json"
         jwks_path.write_text(json.dumps(jwks), encoding="utf-8")
@@ -113,7 +103,7 @@ def main() -> int:
         out = io.StringIO()
         cpu_main, cpu_children = cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        code = run_verify(str(path), str(jwks_path), out)
+        code = verify_main(["log", str(path), "--jwks", str(jwks_path)], out=out)
         verified = time.perf_counter() - started
         cpu_main = cpu_seconds(resource.RUSAGE_SELF) - cpu_main
         cpu_children = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_children

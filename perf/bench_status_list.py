@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixture import APP_SCOPES, BenchService, grow_status_list  # noqa: E402
 from harness import alternate, command_line, emit, figure, log, median  # noqa: E402
 
-from service.verifier.statuslist import decode_statuses, encode_statuses  # noqa: E402
+from agegate_verifier.statuslist import decode_statuses, encode_statuses  # noqa: E402
 
 SIZE_LIMIT = 16 * 1024
 
@@ -78,7 +78,7 @@ def main() -> int:
             first_list = grow_status_list(conn, args.entries, revoked)
 
         def fetch(list_id: int) -> tuple[float, bytes, str]:
-            """One GET as the offline verifier does it (service/verifier/_http.py asks for gzip)."""
+            """One GET as the offline verifier does it (agegate_verifier's fetcher asks for gzip)."""
             conn = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=30)
             try:
                 started = time.perf_counter()

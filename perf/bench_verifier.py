@@ -7,7 +7,7 @@
           the status bit are still checked on every call (the status source is called);
 - pyjwt:  `jwt.decode` with EdDSA, aud, iss and required exp/nbf (no typ or status check).
 
-Tokens are signed by the service's own `service.tokens.issue.sign_compact`, with the claim
+Tokens are signed by the service's own `service.tokens.signing.sign_compact`, with the claim
 set `issue_token` produces; keys and statuses are in-memory (`StaticKeys`, a StatusSource).
 
     python perf/bench_verifier.py [--tokens 4000] [--rounds 7] [--json OUT]
@@ -29,8 +29,9 @@ from harness import alternate, command_line, emit, figure, median  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: E402
 
-from service.tokens.issue import sign_compact  # noqa: E402
-from service.verifier import StaticKeys, TOKEN_TYPE, Verifier, jwk_thumbprint  # noqa: E402
+from agegate_verifier import TOKEN_TYPE, StaticKeys, Verifier, jwk_thumbprint  # noqa: E402
+
+from service.tokens.signing import sign_compact  # noqa: E402
 
 
 def b64url_encode(data: bytes) -> str:
@@ -57,7 +58,6 @@ class CountingStatuses:
 
 def make_tokens(key: Ed25519PrivateKey, kid: str, count: int) -> list[str]:
     now = int(time.time())
-    header = {"alg": "EdDSA", "typ": TOKEN_TYPE, "kid": kid}
     tokens = []
     for i in range(count):
         claims = {
@@ -72,7 +72,7 @@ def make_tokens(key: Ed25519PrivateKey, kid: str, count: int) -> list[str]:
             "consents": [],
             "status": {"status_list": {"idx": i, "uri": f"{ISSUER}/v1/status-lists/1"}},
         }
-        tokens.append(sign_compact(header, claims, key))
+        tokens.append(sign_compact(TOKEN_TYPE, claims, kid=kid, private_key=key))
     return tokens
 
 

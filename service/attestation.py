@@ -7,16 +7,15 @@ claim for agegate (``aud`` = agegate's issuer URL). We accept it only from a con
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from agegate_verifier.jose import HttpFetcher, json_object
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwa import EdDSAAlgorithm
@@ -56,11 +55,7 @@ class _Registry(jws.JWSRegistry):
 
 
 def _fetch_https(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - https checked by the caller
-        body: bytes = response.read(_MAX_JWKS_BYTES + 1)
-    if len(body) > _MAX_JWKS_BYTES:
-        raise ValueError("JWKS too large")
-    return body
+    return HttpFetcher(url, timeout=5.0, max_bytes=_MAX_JWKS_BYTES, https_only=True)(url)
 
 
 class _Jwks:
@@ -86,7 +81,7 @@ class _Jwks:
             with self._lock:
                 try:
                     raw = self._fetch(str(self._source)) if is_url else Path(self._source).read_bytes()  # type: ignore[arg-type]
-                    self._keys = KeySet.import_key_set(json.loads(raw))
+                    self._keys = KeySet.import_key_set(json_object(raw))  # type: ignore[arg-type]
                     self._loaded_at = self._clock()
                 except (OSError, ValueError, TypeError, KeyError, JoseError):
                     if self._keys is None:  # a stale key set beats none while the attester is down
@@ -146,7 +141,7 @@ class AttestationVerifier:
         # Read before the signature is checked, only to choose whose keys check it; the
         # verified claims must then name the same issuer.
         try:
-            return json.loads(jws.extract_compact(token.encode("ascii")).payload).get("iss")
+            return json_object(jws.extract_compact(token.encode("ascii")).payload).get("iss")
         except (JoseError, ValueError, AttributeError, UnicodeError):
             raise InvalidAttestation("malformed") from None
 

@@ -117,15 +117,13 @@ def audit() -> None:
     """The regulator's tools."""
 
 
-@audit.command("verify")
-@click.argument("file")
-@click.option("--jwks", "jwks_source", required=True, help="JWKS file or URL of the issuer")
-@click.option("--issuer", default=None, help="require this iss in the checkpoint")
-def audit_verify(file: str, jwks_source: str, issuer: str | None) -> None:
-    """Verify an exported consent log offline; exit 0 only if every check passes."""
-    from service.auditlog.verify import run_verify
+@audit.command("verify", context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def audit_verify(arguments: tuple[str, ...]) -> None:
+    """Alias of `agegate-verify log FILE --jwks ... [--issuer ...] [--since-checkpoint OLD]`."""
+    from agegate_verifier.cli import main as verify_main
 
-    sys.exit(run_verify(file, jwks_source, sys.stdout, issuer=issuer))
+    sys.exit(verify_main(["log", *arguments]))
 
 
 @main.group()

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from agegate_verifier.jose import strict_json
 from flask import request
 from marshmallow import Schema
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate member {key!r}")
-        result[key] = value
-    return result
 
 
 def json_body() -> Any:
@@ -29,8 +20,8 @@ def json_body() -> Any:
         raise UnsupportedMediaType("send the body as application/json")
     raw = request.get_data(cache=True)  # MAX_CONTENT_LENGTH makes this a 413 past 64 KiB
     try:
-        return json.loads(raw, object_pairs_hook=_no_duplicates)
-    except (ValueError, RecursionError):
+        return strict_json(raw)
+    except ValueError:
         raise BadRequest("the body is not valid JSON") from None
 
 

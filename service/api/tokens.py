@@ -7,6 +7,7 @@ import hashlib
 from datetime import timezone
 from typing import Any
 
+from agegate_verifier import MAX_TOKEN_BYTES, TOKEN_TYPE, InvalidToken
 from flask import Blueprint, Response, g, json, request
 from marshmallow import Schema, fields, validate
 
@@ -24,7 +25,6 @@ from service.store.token_facts import token_facts
 from service.tokens.issue import TokenSubject, issue_token
 from service.tokens.keys import Keyring
 from service.tokens.status_lists import status_list_token
-from service.verifier import MAX_TOKEN_BYTES, TOKEN_TYPE, InvalidToken
 
 blueprint = Blueprint("tokens", __name__)
 

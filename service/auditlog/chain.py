@@ -2,21 +2,21 @@
 
 Each tenant has its own chain. Link ``seq`` carries ``hash = SHA-256(bytes.fromhex(prev) +
 JCS(event))`` where ``prev`` is the hash of link ``seq - 1``, or :data:`GENESIS` for seq 1.
-The store writer calls :func:`next_link`; the offline verifier calls :func:`link_hash` and
-:func:`check_event`, so both sides agree on one definition.
+The hash rule itself (:func:`link_hash`, JCS, :data:`GENESIS`) lives in
+``agegate_verifier.chain``, so the writer here and every regulator's verifier agree on one
+definition. :func:`check_event` is the writer's stricter check of what it may append.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import rfc8785
+from agegate_verifier.chain import GENESIS, canonical_json, is_hash, link_hash
 
-GENESIS = "0" * 64
+__all__ = ["CONSENT_EVENT_FIELDS", "EVENT_SHAPES", "EVENT_TYPES", "GENESIS", "Link", "canonical", "check_event",
+           "is_hash", "link_hash", "next_link"]
 
 # The fields of a consent event, as section 8 of the contract lists them.
 CONSENT_EVENT_FIELDS: tuple[str, ...] = (
@@ -65,14 +65,6 @@ EVENT_TYPES: tuple[str, ...] = tuple(EVENT_SHAPES)
 # event per consent it ended; those links stay valid, so that shape stays accepted.
 _EARLIER_SHAPES: dict[str, frozenset[str]] = {"subject_erased": _CONSENT}
 
-# Lowercase only: the contract writes hashes as hex, and one spelling per value keeps
-# string comparison of hashes meaningful.
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-def is_hash(value: object) -> bool:
-    """Return whether ``value`` is a string of exactly 64 lowercase hex digits."""
-    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
 
 
 def check_event(event: object) -> None:
@@ -100,24 +92,12 @@ def check_event(event: object) -> None:
 
 
 def canonical(event: Mapping[str, Any]) -> bytes:
-    """Return the RFC 8785 (JCS) serialisation of ``event``.
+    """Return the RFC 8785 (JCS) serialisation of ``event``, the bytes its hash covers.
 
-    Raises ``rfc8785.CanonicalizationError`` (a ``ValueError``) for values JCS cannot
-    represent: integers beyond 2**53 - 1, NaN or infinite floats, lone surrogates.
+    Raises ``ValueError`` for values JCS cannot represent: integers beyond 2**53 - 1, NaN
+    or infinite floats, lone surrogates.
     """
-    # rfc8785 recognises objects by isinstance(dict); copy so any Mapping is accepted.
-    return rfc8785.dumps(dict(event))
-
-
-def link_hash(prev: str, event: Mapping[str, Any]) -> str:
-    """Return the hex SHA-256 of ``bytes.fromhex(prev) + canonical(event)``.
-
-    Raises ``ValueError`` when ``prev`` is not 64 lowercase hex digits, or when ``event``
-    cannot be canonicalised (see :func:`canonical`).
-    """
-    if not is_hash(prev):
-        raise ValueError("prev must be 64 lowercase hex digits")
-    return hashlib.sha256(bytes.fromhex(prev) + canonical(event)).hexdigest()
+    return canonical_json(dict(event))
 
 
 @dataclass(frozen=True)

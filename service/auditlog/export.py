@@ -19,24 +19,22 @@ Nothing here touches the database or Flask: the store and the HTTP view call the
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from agegate_verifier import CHECKPOINT_TYPE
+from agegate_verifier.checkpoint import CHECKPOINT_CLAIMS
+from agegate_verifier.jose import compact_json
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from service.auditlog.chain import GENESIS, is_hash
-
-CHECKPOINT_TYP = "log-checkpoint+jwt"
-CHECKPOINT_CLAIMS: tuple[str, ...] = ("iss", "tenant", "seq", "head", "count", "iat")
+from service.tokens.signing import sign_compact
 
 
 def _json_line(obj: Mapping[str, Any]) -> bytes:
-    # Compact and UTF-8 (not \u-escaped) so non-ASCII refs stay readable; allow_nan=False
-    # because NaN is not JSON and no verifier could canonicalise it.
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode("utf-8") + b"\n"
+    # Compact and UTF-8 (not \u-escaped) so non-ASCII refs stay readable; NaN is refused
+    # because it is not JSON and no verifier could canonicalise it.
+    return compact_json(obj) + b"\n"
 
 
 def event_line(seq: int, event: Mapping[str, Any], prev: str, hash: str) -> bytes:
@@ -89,27 +87,14 @@ def checkpoint_line(*, seq: int, head: str, count: int, jws: str) -> bytes:
     return _json_line({"kind": "checkpoint", "seq": seq, "head": head, "count": count, "jws": jws})
 
 
-def _b64url(data: bytes) -> str:
-    # RFC 7515 base64url: no padding, so each value has exactly one encoding.
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def sign_checkpoint(claims: Mapping[str, Any], private_key: Ed25519PrivateKey, kid: str) -> str:
     """Return a compact JWS over ``claims``, signed with Ed25519.
 
     The protected header is exactly ``{"alg":"EdDSA","typ":"log-checkpoint+jwt","kid":kid}``;
-    ``kid`` should be the key's RFC 7638 thumbprint as published in the JWKS. Signed with
-    ``cryptography`` directly: the format is three base64url segments, and doing it here
-    avoids joserfc's deprecation warning on the algorithm name ``EdDSA`` that the contract
-    requires. Raises ``ValueError`` when the claims are not exactly
-    :data:`CHECKPOINT_CLAIMS` (build them with :func:`checkpoint_claims`).
+    ``kid`` should be the key's RFC 7638 thumbprint as published in the JWKS. Raises
+    ``ValueError`` when the claims are not exactly :data:`CHECKPOINT_CLAIMS` (build them
+    with :func:`checkpoint_claims`).
     """
     if set(claims) != set(CHECKPOINT_CLAIMS):
         raise ValueError(f"checkpoint claims must be exactly {list(CHECKPOINT_CLAIMS)}")
-    header = {"alg": "EdDSA", "typ": CHECKPOINT_TYP, "kid": kid}
-    signing_input = ".".join(
-        _b64url(json.dumps(part, separators=(",", ":"), allow_nan=False).encode("utf-8"))
-        for part in (header, dict(claims))
-    )
-    signature = private_key.sign(signing_input.encode("ascii"))
-    return f"{signing_input}.{_b64url(signature)}"
+    return sign_compact(CHECKPOINT_TYPE, claims, kid=kid, private_key=private_key)

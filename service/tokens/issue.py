@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from agegate_verifier import TOKEN_TYPE
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from service.domain.brackets import bracket_at, next_bracket_change
 from service.domain.consent import effective_scopes
 from service.domain.evidence import Assurance
 from service.domain.policy import Policy
-from service.verifier import TOKEN_TYPE
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def sign_compact(header: dict[str, Any], claims: dict[str, Any], private_key: Ed25519PrivateKey) -> str:
-    """A compact JWS signed with Ed25519 through `cryptography` (RFC 7515 §7.1, RFC 8037)."""
-    signing_input = (
-        _b64url(json.dumps(header, separators=(",", ":")).encode())
-        + "."
-        + _b64url(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
-    )
-    return signing_input + "." + _b64url(private_key.sign(signing_input.encode()))
+from service.tokens.signing import sign_compact
 
 
 def status_list_uri(issuer: str, list_id: int | str) -> str:
@@ -104,6 +89,5 @@ def issue_token(
         "consents": list(subject.consent_ids) if consented else [],
         "status": {"status_list": {"idx": subject.status_idx, "uri": status_list_uri(issuer, subject.status_list_id)}},
     }
-    header = {"alg": "EdDSA", "typ": TOKEN_TYPE, "kid": kid}
-    token = sign_compact(header, claims, private_key)
+    token = sign_compact(TOKEN_TYPE, claims, kid=kid, private_key=private_key)
     return IssuedToken(token, claims, datetime.fromtimestamp(exp, timezone.utc))

@@ -6,7 +6,6 @@ few seconds, so `agegate keys rotate` reaches running instances without a restar
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
@@ -22,23 +21,13 @@ from service.config import MAX_TOKEN_TTL
 from service.kek import KeyEncryptionKey
 from service.store import keys as key_store
 from service.store.db import transaction
-from service.verifier import jwk_thumbprint
+from service.tokens.signing import public_jwk
 
 _WRAP = "signing-key"
 REFRESH_SECONDS = 5.0
 # A retired key stays published for the longest life a token can have, plus the verifiers'
 # clock leeway, so no live token ever meets a JWKS without its key.
 RETIRE_GRACE = timedelta(seconds=MAX_TOKEN_TTL + 60)
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def public_jwk(private_key: Ed25519PrivateKey) -> dict[str, str]:
-    raw = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    jwk = {"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw)}
-    return {**jwk, "kid": jwk_thumbprint(jwk), "alg": "EdDSA", "use": "sig"}
 
 
 def create_key(session: Session, kek: KeyEncryptionKey, now: datetime) -> str:

@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any
 
+from agegate_verifier import StaticKeys, StatusUnavailable, Verifier
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,7 +15,6 @@ from service.store import status as status_store
 from service.store.db import transaction
 from service.tokens.keys import Keyring
 from service.tokens.issue import status_list_uri
-from service.verifier import StaticKeys, StatusUnavailable, Verifier
 
 # A revocation reaches online verification within this many seconds.
 STATUS_REFRESH_SECONDS = 1.0

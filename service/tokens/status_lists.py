@@ -7,14 +7,15 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime
 
+from agegate_verifier import STATUS_LIST_TYPE
+from agegate_verifier.statuslist import encode_statuses
 from sqlalchemy.orm import Session
 
 from service.store import status as status_store
 from service.store.errors import NotFound
-from service.tokens.issue import sign_compact, status_list_uri
+from service.tokens.issue import status_list_uri
 from service.tokens.keys import KeySnapshot
-from service.verifier import STATUS_LIST_TYPE
-from service.verifier.statuslist import encode_statuses
+from service.tokens.signing import sign_compact
 
 
 @dataclass(frozen=True)
@@ -43,5 +44,5 @@ def status_list_token(
     iat = int(now.timestamp())
     uri = status_list_uri(issuer, list_id)
     claims = {"iss": issuer, "sub": uri, "iat": iat, "exp": iat + ttl, "ttl": ttl, "status_list": {"bits": 1, "lst": lst}}
-    token = sign_compact({"alg": "EdDSA", "typ": STATUS_LIST_TYPE, "kid": snapshot.kid}, claims, snapshot.private_key)
+    token = sign_compact(STATUS_LIST_TYPE, claims, kid=snapshot.kid, private_key=snapshot.private_key)
     return ServedList(token, hashlib.sha256(token.encode()).hexdigest()[:32])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from agegate_verifier.log import ExportInvalid, verify_export
 
 from service.auditlog.chain import GENESIS
-from service.auditlog.verify import ExportInvalid, verify_export
 from tests.conftest import ALL_SCOPES, ISSUER
 
 GUARDIAN_ID = "11010219840406970X"

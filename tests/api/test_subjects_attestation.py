@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from agegate_verifier.testing import TestIssuer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from service.attestation import AttestationVerifier
 from tests.conftest import ALL_SCOPES, ISSUER
-from tests.tokenkit import TestIssuer
 
 ATTESTER = "https://idv.example"
 

@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 
 import jwt as pyjwt
 import pytest
+from agegate_verifier import Revoked, Verifier
 
-from service.verifier import Revoked, Verifier
 from tests.conftest import ALL_SCOPES, ISSUER
 
 GUARDIAN_ID = "11010219840406970X"  # born 1984-04-06

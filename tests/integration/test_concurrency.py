@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
+from agegate_verifier.log import verify_export
 from flask import Flask
 from sqlalchemy import func, select
 
 from service.app import create_app
 from service.auditlog.chain import GENESIS, link_hash
-from service.auditlog.verify import verify_export
 from service.store import migrate
 from service.store.db import transaction
 from service.store.models import Consent, ConsentLogEntry, IdempotencyRecord, LogHead

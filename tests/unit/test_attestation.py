@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agegate_verifier.forgeries import json_segment
+from agegate_verifier.jose import b64url_encode as b64url
+from agegate_verifier.testing import Clock
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -19,7 +22,6 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from service.attestation import AttestationVerifier, InvalidAttestation
 from service.domain.errors import DomainError
-from tests.tokenkit import Clock, b64url, json_segment
 
 AGEGATE = "https://agegate.example"
 ATTESTER = "https://idv.example"

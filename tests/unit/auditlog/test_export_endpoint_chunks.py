@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from agegate_verifier.log import verify_export
 
 from service.api import audit
-from service.auditlog.verify import verify_export
 from service.store import audit_log
 from service.store.db import transaction
 from tests.unit.auditlog.conftest import make_event

@@ -1,0 +1,149 @@
+"""The claims of an age token: checked once when first seen, kept for repeat visits."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ._constants import STATUS_LIST_PATH
+from .errors import Malformed, UnknownFeature, WrongAudience, WrongIssuer
+
+_DECISIONS = frozenset(("allow", "deny", "needs_consent"))
+_STRING_CLAIMS = ("sub", "jti", "age_bracket", "assurance", "verified_at", "policy")
+_LIST_ID = re.compile(r"[A-Za-z0-9_-]+")  # no dots, slashes or queries: one path segment
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a persona service may do with one feature category for one token.
+
+    ``allowed`` is true only for ``decision == "allow"``; ``obligations`` must then be
+    applied while serving the feature. ``reason`` says why not, when not allowed: the
+    policy's reason, ``needs_consent``'s, or an ``InvalidToken.reason``.
+    """
+
+    allowed: bool
+    decision: str
+    obligations: tuple[str, ...] = ()
+    reason: str | None = None
+
+
+def denial(reason: str) -> Decision:
+    """A ``deny`` decision for ``reason``."""
+    return Decision(allowed=False, decision="deny", obligations=(), reason=reason)
+
+
+_UNKNOWN_FEATURE = denial(UnknownFeature.reason)
+
+
+def decide(claims: dict[str, Any], feature: str) -> Decision:
+    """Return the decision checked ``claims`` make for ``feature`` (``unknown_feature`` if none)."""
+    spec = claims["features"].get(feature)
+    if spec is None:
+        return _UNKNOWN_FEATURE
+    verdict = spec["decision"]
+    return Decision(verdict == "allow", verdict, tuple(spec.get("obligations") or ()), spec.get("reason"))
+
+
+class Entry:
+    """A token whose signature and claim shapes passed; time and status are rechecked.
+
+    It keeps the payload bytes, not the parsed claims, until the token is seen again: a
+    claims tree is a dozen container objects the cyclic garbage collector must walk on
+    every full collection, and most tokens a busy verifier sees once add only cost.
+    """
+
+    __slots__ = ("kid", "jti", "exp", "not_before", "uri", "idx", "_payload", "_claims", "_decisions")
+
+    def __init__(
+        self, payload: bytes, kid: str, jti: str, exp: int, not_before: float, uri: str, idx: int
+    ) -> None:
+        self.kid = kid
+        self.jti = jti
+        self.exp = exp
+        self.not_before = not_before
+        self.uri = uri
+        self.idx = idx
+        self._payload = payload
+        self._claims: dict[str, Any] | None = None
+        self._decisions: dict[str, Decision] = {}
+
+    def claims(self) -> dict[str, Any]:
+        """The claims, parsed on first use and kept."""
+        if self._claims is None:
+            # These exact bytes passed the strict parser when first seen: the plain one suffices.
+            self._claims = json.loads(self._payload)
+        return self._claims
+
+    def decision(self, feature: str) -> Decision:
+        """Return the token's decision for ``feature``, computed once per feature."""
+        found = self._decisions.get(feature)
+        if found is None:
+            found = self._decisions[feature] = decide(self.claims(), feature)
+        return found
+
+
+def _check_features(features: object) -> None:
+    if type(features) is not dict:
+        raise Malformed("features must be an object")
+    for spec in features.values():
+        if type(spec) is not dict or spec.get("decision") not in _DECISIONS:
+            raise Malformed("feature decision must be allow, deny or needs_consent")
+        obligations = spec.get("obligations")
+        if obligations is not None:
+            if type(obligations) is not list:
+                raise Malformed("obligations must be a list of strings")
+            for item in obligations:
+                if type(item) is not str:
+                    raise Malformed("obligations must be a list of strings")
+        reason = spec.get("reason")
+        if reason is not None and type(reason) is not str:
+            raise Malformed("reason must be a string")
+
+
+def _status_reference(status: object, prefix: str) -> tuple[str, int]:
+    reference = status.get("status_list") if type(status) is dict else None
+    if type(reference) is not dict:
+        raise Malformed("status.status_list is required")
+    uri, idx = reference.get("uri"), reference.get("idx")
+    if type(idx) is not int or idx < 0:
+        raise Malformed("status index must be a non-negative integer")
+    if type(uri) is not str or not uri.startswith(prefix) or _LIST_ID.fullmatch(uri[len(prefix) :]) is None:
+        raise Malformed("status list URI is not under the issuer's status lists")
+    return uri, idx
+
+
+class ClaimsChecker:
+    """Checks the claims of one issuer and audience, with exact JSON types."""
+
+    def __init__(self, issuer: str, audience: str, leeway: float) -> None:
+        self._issuers = (issuer, issuer + "/")  # issuer is normalized: no trailing slash
+        self._audience = audience
+        self._leeway = leeway
+        self._status_prefix = issuer + STATUS_LIST_PATH
+
+    def entry(self, kid: str, payload: bytes, claims: dict[str, Any]) -> Entry:
+        """Return an ``Entry`` for verified ``claims`` (parsed from ``payload``); time is
+        checked by the caller.
+
+        Raises ``WrongIssuer``, ``WrongAudience`` or ``Malformed`` (a required claim
+        missing or of the wrong type: ``iat``/``nbf``/``exp`` must be integers, not
+        floats, strings or booleans; ``aud`` one string, not a list).
+        """
+        iss = claims.get("iss")
+        if type(iss) is not str or iss not in self._issuers:
+            raise WrongIssuer("iss is not the configured issuer")
+        aud = claims.get("aud")
+        if type(aud) is not str or aud != self._audience:
+            raise WrongAudience("aud is not this audience")
+        exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
+        if type(exp) is not int or type(nbf) is not int or type(iat) is not int:
+            raise Malformed("exp, nbf and iat must be integers")
+        for name in _STRING_CLAIMS:
+            if type(claims.get(name)) is not str:
+                raise Malformed(f"{name} must be a string")
+        _check_features(claims.get("features"))
+        uri, idx = _status_reference(claims.get("status"), self._status_prefix)
+        return Entry(payload, kid, claims["jti"], exp, max(nbf, iat) - self._leeway, uri, idx)

@@ -1,0 +1,113 @@
+"""Strict JWS compact serialization with Ed25519: the one verifier of everything signed.
+
+Everything an attacker controls is refused as cheaply as possible and before any
+cryptography: size, shape, alphabet, header. Only then is the key looked up and the
+signature checked with ``cryptography`` directly, and only a signed payload is parsed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ._b64 import decode_checked, only_alphabet
+from ._constants import ALGORITHMS
+from ._json import json_object
+from .errors import BadSignature, Malformed, MalformedHeader, TooLarge, UnknownKey, UnsupportedAlgorithm, WrongType
+
+if TYPE_CHECKING:
+    from ._jwks import KeySource
+
+#: Longest header segment: ours is about 130 characters.
+MAX_HEADER_CHARS = 512
+
+_KID = re.compile(r"[A-Za-z0-9_-]{43}")  # an RFC 7638 SHA-256 thumbprint, base64url
+_HEADER_MEMBERS = frozenset(("alg", "typ", "kid"))
+
+
+def _segment(segment: bytes) -> bytes:
+    try:
+        return decode_checked(segment)
+    except ValueError as error:
+        raise Malformed(str(error)) from None
+
+
+def _object(data: bytes) -> dict[str, Any]:
+    try:
+        return json_object(data)
+    except ValueError as error:
+        raise Malformed(f"invalid JSON: {error}") from None
+
+
+class CompactVerifier:
+    """Verifies compact JWS of one ``typ`` signed by Ed25519 keys from a key source."""
+
+    _HEADER_CACHE_SIZE = 64
+
+    def __init__(self, typ: str, keys: KeySource, max_bytes: int) -> None:
+        self.typ = typ
+        self._keys = keys
+        self._max_bytes = max_bytes
+        # Every token from one key has the same header segment; remembering the ones that
+        # passed saves a base64 and a JSON decode per new token. Only valid headers enter.
+        self._kid_by_header: dict[bytes, str] = {}
+
+    def verify(self, token: str) -> tuple[str, bytes, dict[str, Any]]:
+        """Return ``(kid, payload bytes, payload object)`` of a correctly signed ``token``.
+
+        Raises ``TooLarge``, ``Malformed``, ``UnsupportedAlgorithm``, ``WrongType``,
+        ``UnknownKey``, ``JwksUnavailable`` (from the key source) or ``BadSignature``.
+        Everything that needs no key is checked first.
+        """
+        if type(token) is not str:
+            raise Malformed("token is not a string")
+        if len(token) > self._max_bytes:
+            raise TooLarge(f"token longer than {self._max_bytes} bytes")
+        if not token.isascii():
+            raise Malformed("character outside the base64url alphabet")
+        raw = token.encode("ascii")
+        if not only_alphabet(raw, b"."):
+            raise Malformed("character outside the base64url alphabet")
+        segments = raw.split(b".")
+        if len(segments) != 3:
+            raise Malformed("not three segments")
+        header, payload, signature = segments
+        kid = self._kid_by_header.get(header)
+        if kid is None:
+            kid = self._check_header(header)
+        raw_signature = _segment(signature)
+        if len(raw_signature) != 64:
+            raise BadSignature("an Ed25519 signature is 64 bytes")
+        key = self._keys.public_key(kid)
+        if not isinstance(key, Ed25519PublicKey):
+            raise UnknownKey("no Ed25519 key with this kid")
+        try:
+            key.verify(raw_signature, raw[: len(header) + 1 + len(payload)])
+        except InvalidSignature:
+            raise BadSignature("signature does not verify") from None
+        payload_bytes = _segment(payload)
+        return kid, payload_bytes, _object(payload_bytes)
+
+    def _check_header(self, segment: bytes) -> str:
+        if len(segment) > MAX_HEADER_CHARS:
+            raise MalformedHeader("header too long")
+        header = _object(_segment(segment))
+        alg = header.get("alg")
+        # ``in`` on a tuple compares with ==, so only these exact strings pass (no casefold).
+        if type(alg) is not str or alg not in ALGORITHMS:
+            raise UnsupportedAlgorithm(f"alg must be one of {ALGORITHMS}")
+        if header.get("typ") != self.typ:
+            raise WrongType(f"typ must be {self.typ}")
+        # jwk, jku, x5u, x5c, crit, cty, b64 ...: none is ever needed, each has been an attack.
+        if header.keys() != _HEADER_MEMBERS:
+            raise MalformedHeader("header members must be exactly alg, typ, kid")
+        kid = header["kid"]
+        if type(kid) is not str or _KID.fullmatch(kid) is None:
+            raise UnknownKey("kid is not a JWK thumbprint")
+        if len(self._kid_by_header) < self._HEADER_CACHE_SIZE:
+            self._kid_by_header[segment] = kid
+        return kid
+

@@ -1,0 +1,149 @@
+"""``Verifier``: offline verification of age tokens, and the per-feature ``gate``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from ._claims import ClaimsChecker, Decision, Entry, decide, denial
+from ._constants import JWKS_PATH, MAX_LEEWAY, MAX_TOKEN_BYTES, TOKEN_TYPE
+from ._http import HttpFetcher, normalized_issuer
+from ._jwks import HttpJwks, KeySource
+from ._jws import CompactVerifier
+from ._status import HttpStatusLists, StatusSource
+from .errors import Expired, InvalidToken, NotYetValid, Revoked
+
+_log = logging.getLogger("agegate.verifier")
+
+
+class Verifier:
+    """Verifies age tokens of one ``issuer`` for one ``audience``, offline.
+
+    ``keys`` and ``statuses`` default to the issuer's JWKS and status lists fetched over
+    HTTP with ``fetch`` (default: a GET confined to the issuer's origin); pass in-process
+    sources to verify without a network. ``leeway`` (at most ``MAX_LEEWAY`` seconds)
+    applies to ``nbf`` and ``iat`` only: a token is never accepted at or after ``exp``.
+
+    Tokens that verified are remembered (up to ``cache_size``, least recently used
+    first out), so presenting one again costs no cryptography; its ``exp``, ``nbf`` and
+    status are still checked on every call.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        *,
+        leeway: float = MAX_LEEWAY,
+        keys: KeySource | None = None,
+        statuses: StatusSource | None = None,
+        fetch: Callable[[str], bytes] | None = None,
+        clock: Callable[[], float] = time.time,
+        cache_size: int = 10_000,
+    ) -> None:
+        issuer = normalized_issuer(issuer)  # ValueError unless an http(s) URL
+        if not isinstance(audience, str) or not audience:
+            raise ValueError("audience must be a non-empty string")
+        if isinstance(leeway, bool) or not 0 <= leeway <= MAX_LEEWAY:
+            raise ValueError(f"leeway must be between 0 and {MAX_LEEWAY} seconds")
+        if cache_size < 0:
+            raise ValueError("cache_size must not be negative")
+        if fetch is None and (keys is None or statuses is None):
+            fetch = HttpFetcher(issuer)
+        if keys is None:
+            assert fetch is not None
+            keys = HttpJwks(issuer + JWKS_PATH, fetch, clock)
+        if statuses is None:
+            assert fetch is not None
+            statuses = HttpStatusLists(issuer, keys, fetch, clock, leeway=leeway)
+        self._jws = CompactVerifier(TOKEN_TYPE, keys, MAX_TOKEN_BYTES)
+        self._claims = ClaimsChecker(issuer, audience, leeway)
+        self._statuses = statuses
+        self._clock = clock
+        self._cache_size = cache_size
+        self._cache: OrderedDict[str, Entry] = OrderedDict()
+        self._denials: dict[str, Decision] = {}
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """Return the claims of a valid ``token``.
+
+        Raises an ``InvalidToken`` subclass: ``TooLarge``, ``Malformed``,
+        ``UnsupportedAlgorithm``, ``WrongType``, ``UnknownKey``, ``BadSignature``,
+        ``WrongIssuer``, ``WrongAudience``, ``Expired``, ``NotYetValid``, ``Revoked`` or
+        ``StatusUnavailable``. The returned dict is yours at the top level; for a token
+        seen before its nested values are shared with the cache: do not mutate them.
+        """
+        entry, fresh = self._live_entry(token)
+        return fresh if fresh is not None else dict(entry.claims())
+
+    def gate(self, token: str, feature: str) -> Decision:
+        """Return what the token decides for ``feature``; never raises for a bad token.
+
+        An invalid token gives ``Decision(False, "deny", (), <InvalidToken.reason>)``, a
+        category the token does not mention gives reason ``unknown_feature``.
+        """
+        try:
+            entry, fresh = self._live_entry(token)
+        except InvalidToken as error:
+            found = self._denials.get(error.reason)
+            if found is None:
+                found = self._denials.setdefault(error.reason, denial(error.reason))
+            return found
+        return entry.decision(feature) if fresh is None else decide(fresh, feature)
+
+    def _live_entry(self, token: str) -> tuple[Entry, dict[str, Any] | None]:
+        """The entry of a live token, and its freshly parsed claims if first seen now."""
+        now = self._clock()
+        entry = self._cache.get(token) if type(token) is str else None
+        fresh = None
+        cached = entry is not None
+        if entry is None:
+            entry, fresh = self._new_entry(token)
+        try:
+            if now >= entry.exp:
+                raise Expired("token has expired")
+            if now < entry.not_before:
+                raise NotYetValid("token is not valid yet")
+            # Remembered only once its time is right, so expired tokens never fill the
+            # cache; before the status check, whose answer changes.
+            if cached:
+                self._touch(token)
+            else:
+                self._remember(token, entry)
+            if self._statuses.status(entry.uri, entry.idx) != 0:
+                raise Revoked("token status is not VALID")
+        except InvalidToken as error:
+            _log.info("token rejected: reason=%s kid=%s jti=%r", error.reason, entry.kid, entry.jti)
+            raise
+        return entry, fresh
+
+    def _new_entry(self, token: str) -> tuple[Entry, dict[str, Any]]:
+        kid, jti = "-", None
+        try:
+            kid, payload, claims = self._jws.verify(token)
+            jti = claims.get("jti")
+            return self._claims.entry(kid, payload, claims), claims
+        except InvalidToken as error:
+            _log.info("token rejected: reason=%s kid=%s jti=%r", error.reason, kid, jti)
+            raise
+
+    def _touch(self, token: str) -> None:
+        # OrderedDict operations are atomic under the GIL; a concurrent eviction can only
+        # make this entry vanish, which is harmless, so no lock on the hot path.
+        try:
+            self._cache.move_to_end(token)
+        except KeyError:
+            pass
+
+    def _remember(self, token: str, entry: Entry) -> None:
+        if self._cache_size == 0:
+            return
+        self._cache[token] = entry
+        while len(self._cache) > self._cache_size:
+            try:
+                self._cache.popitem(last=False)
+            except KeyError:
+                break
