@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 
 from flask import Flask
+from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
+from service.attestation import AttestationVerifier
 from service.config import ConfigError, Settings
-from service.domain.policy import load_policy
+from service.domain.policy import Policy, load_policy
 from service.kek import KeyEncryptionKey
-from service.runtime import Runtime
+from service.runtime import Runtime, utc_now
 from service.store.db import (
     DatabaseUnavailable,
     make_engine,
@@ -17,8 +23,14 @@ from service.store.db import (
     make_sessionmaker,
     wait_for_database,
 )
+from service.store.models import SigningKey
+from service.store.transactions import run_in_transaction
+from service.tokens.keys import Keyring, ensure_signing_key
+from service.tokens.online import DatabaseStatuses, KeyringKeys, OnlineVerifiers
 
 MAX_BODY_BYTES = 64 * 1024
+
+log = logging.getLogger("agegate")
 
 
 def checked_settings() -> Settings:
@@ -37,32 +49,79 @@ def checked_settings() -> Settings:
     return settings
 
 
+def build_runtime(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    sessions: sessionmaker[Session] | None = None,
+    reads: sessionmaker[Session] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    policy: Policy | None = None,
+    attestation: AttestationVerifier | None = None,
+) -> Runtime:
+    """Everything the service holds, from `settings`. Tests pass their own session factories
+    (bound to a rolled-back connection), a fake clock or an attester they trust."""
+    engine = engine or make_engine(settings.database_url)
+    if sessions is None:
+        sessions = make_sessionmaker(engine)
+        reads = reads or make_read_sessionmaker(engine)
+    reads = reads or sessions
+    kek = KeyEncryptionKey(settings.kek)
+    keyring = Keyring(sessions, kek, clock)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        reads=reads,
+        kek=kek,
+        policy=policy or load_policy(),
+        clock=clock,
+        keyring=keyring,
+        online_verifiers=OnlineVerifiers(
+            settings.issuer, KeyringKeys(keyring), DatabaseStatuses(reads, settings.issuer), clock
+        ),
+        attestation=attestation
+        or AttestationVerifier(dict(settings.attesters), audience=settings.issuer, clock=lambda: clock().timestamp()),
+    )
+
+
+def ensure_signing_key_at_start(runtime: Runtime) -> None:
+    """Create the first signing key if the schema is there and holds none.
+
+    `agegate db upgrade` creates it too; this covers a database migrated some other way. A
+    database that is unreachable or not migrated is left alone: requests then answer 503 or
+    name `agegate db upgrade`, which creates the key.
+    """
+    try:
+        with runtime.engine.connect() as connection:
+            if not inspect(connection).has_table(SigningKey.__tablename__):
+                return
+    except OperationalError:
+        log.warning("database unreachable at start-up; signing key not checked")
+        return
+    kid = run_in_transaction(runtime.sessions, lambda session: ensure_signing_key(session, runtime.kek, runtime.clock()))
+    if kid is not None:
+        log.info("created the first signing key %s", kid)
+
+
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
-    """Build the service. Tests pass `runtime` (a connection-bound session factory, a fake clock)."""
+    """Build the service from `settings` (default: the environment), or around a `runtime`
+    a test built with build_runtime."""
     from service.api import register_blueprints
     from service.api.auth import init_oauth
     from service.api.ops import init_metrics
     from service.api.problems import init_problems
 
     if runtime is None:
-        settings = settings or Settings.from_env()
-        engine = make_engine(settings.database_url)
-        runtime = Runtime(
-            settings=settings,
-            engine=engine,
-            sessions=make_sessionmaker(engine),
-            kek=KeyEncryptionKey(settings.kek),
-            policy=load_policy(),
-            reads=make_read_sessionmaker(engine),
-        )
+        runtime = build_runtime(settings or Settings.from_env())
+        ensure_signing_key_at_start(runtime)
     app = Flask("agegate")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["agegate"] = runtime
-    app.extensions["agegate.sessions"] = runtime.sessions
+    runtime.install(app)
     init_problems(app)
     init_metrics(app)
     init_oauth(app)
-    register_blueprints(app, runtime)
+    register_blueprints(app)
     logging.getLogger("agegate").setLevel(logging.INFO)
     return app

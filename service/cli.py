@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+
+from typing import TYPE_CHECKING
 
 import click
 
 from service.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
 
 
 def _settings() -> Settings:
@@ -18,6 +22,13 @@ def _settings() -> Settings:
     except ConfigError as error:
         click.echo(f"agegate: {error}", err=True)
         sys.exit(2)
+
+
+def _runtime() -> Runtime:
+    """The service's parts, as `agegate serve` builds them, for a command to call the flows."""
+    from service.app import build_runtime
+
+    return build_runtime(_settings())
 
 
 @click.group()
@@ -61,6 +72,17 @@ def upgrade() -> None:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.database_url)
     click.echo("agegate: database at head")
+    from service.app import build_runtime
+    from service.store.transactions import run_in_transaction
+    from service.tokens.keys import ensure_signing_key
+
+    # The first signing key is made here, wrapped under this AGEGATE_KEK: run the upgrade
+    # with the service's own KEK.
+    runtime = build_runtime(settings)
+    kid = run_in_transaction(runtime.sessions, lambda session: ensure_signing_key(session, runtime.kek, runtime.clock()))
+    runtime.engine.dispose()
+    if kid is not None:
+        click.echo(f"agegate: created the first signing key {kid}")
 
 
 @main.group()
@@ -76,15 +98,17 @@ def clients() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the credentials as JSON")
 def create_client(tenant: str, name: str, scopes: str, audience: str | None, as_json: bool) -> None:
     """Register a client; its secret is printed once and stored only hashed."""
+    from service.store.transactions import run_in_transaction
     from service.store import clients as client_store
-    from service.store.db import make_engine, make_sessionmaker, transaction
 
-    settings = _settings()
+    runtime = _runtime()
     try:
-        with transaction(make_sessionmaker(make_engine(settings.database_url))) as session:
-            new = client_store.create_client(
-                session, tenant=tenant, name=name, scopes=scopes.split(), audience=audience, now=datetime.now(timezone.utc)
-            )
+        new = run_in_transaction(
+            runtime.sessions,
+            lambda session: client_store.create_client(
+                session, tenant=tenant, name=name, scopes=scopes.split(), audience=audience, now=runtime.clock()
+            ),
+        )
     except ValueError as error:
         click.echo(f"agegate: {error}", err=True)
         sys.exit(2)
@@ -102,13 +126,11 @@ def keys() -> None:
 @keys.command()
 def rotate() -> None:
     """Make a new signing key active; running instances pick it up within seconds."""
-    from service.kek import KeyEncryptionKey
-    from service.store.db import make_engine, make_sessionmaker, transaction
+    from service.store.transactions import run_in_transaction
     from service.tokens.keys import create_key
 
-    settings = _settings()
-    with transaction(make_sessionmaker(make_engine(settings.database_url))) as session:
-        kid = create_key(session, KeyEncryptionKey(settings.kek), datetime.now(timezone.utc))
+    runtime = _runtime()
+    kid = run_in_transaction(runtime.sessions, lambda session: create_key(session, runtime.kek, runtime.clock()))
     click.echo(f"agegate: new active key {kid}; older keys stay published until their tokens expire")
 
 
@@ -134,10 +156,7 @@ def consents() -> None:
 @consents.command("expire")
 def expire() -> None:
     """Record `expired` for every consent past its expires_at (idempotent; run from cron)."""
-    from service.store import consents as consent_store
-    from service.store.db import make_engine, make_sessionmaker, transaction
+    from service.flows.consents import ConsentExpiry, expire_consents
 
-    settings = _settings()
-    with transaction(make_sessionmaker(make_engine(settings.database_url))) as session:
-        count = consent_store.expire_due(session, datetime.now(timezone.utc))
+    count = _runtime().run(expire_consents, ConsentExpiry())
     click.echo(f"agegate: {count} consent(s) expired")

@@ -1,41 +1,85 @@
-"""What one running service holds: settings, the session factory, keys, policy and clock."""
+"""What one running service holds, typed, and how a request reaches it (`current_runtime`).
+
+A leaf: it imports no blueprint, so API views, hosted pages and the CLI can all use it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from functools import cached_property
+from typing import TypeVar
 
+from flask import Flask, current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.attestation import AttestationVerifier
 from service.config import Settings
 from service.domain.policy import Policy
+from service.flows.deps import Deps
 from service.kek import KeyEncryptionKey
+from service.store.transactions import run_in_transaction
+from service.tokens.keys import Keyring
+from service.tokens.online import OnlineVerifiers
+
+Data = TypeVar("Data")
+Result = TypeVar("Result")
+Step = Callable[[Session, Deps, Data], Result]
+
+_EXTENSION = "agegate"
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Runtime:
-    """Built once by create_app; views reach it through `current_runtime()`."""
+    """Built once by `service.app.build_runtime`; views reach it through `current_runtime()`."""
 
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    # Read-only paths (token issuance, status lists) run without BEGIN/COMMIT round trips
+    # where the database allows it (Postgres autocommit); on SQLite the same as `sessions`.
+    reads: sessionmaker[Session]
     kek: KeyEncryptionKey
     policy: Policy
-    clock: Callable[[], datetime] = utc_now
-    # Read-only paths (token issuance, status lists) run without BEGIN/COMMIT round trips
-    # where the database allows it; None means they share `sessions`.
-    reads: sessionmaker[Session] | None = None
-    # filled by the parts that need them (attestation verifier, signing keyring, ...)
-    parts: dict[str, Any] = field(default_factory=dict)
+    clock: Callable[[], datetime]
+    keyring: Keyring
+    online_verifiers: OnlineVerifiers
+    attestation: AttestationVerifier
 
-    def __post_init__(self) -> None:
-        if self.reads is None:
-            self.reads = self.sessions
+    @cached_property
+    def deps(self) -> Deps:
+        """The collaborators every business step takes."""
+        return Deps(
+            kek=self.kek,
+            policy=self.policy,
+            clock=self.clock,
+            timezone=self.settings.timezone,
+            issuer=self.settings.issuer,
+            token_ttl=self.settings.token_ttl,
+            keyring=self.keyring,
+            attestation=self.attestation,
+        )
 
+    def run(self, step: Step[Data, Result], data: Data) -> Result:
+        """Run one business step in its own write transaction."""
+        return run_in_transaction(self.sessions, lambda session: step(session, self.deps, data))
+
+    def read(self, step: Step[Data, Result], data: Data) -> Result:
+        """Run one business step that writes nothing, on the read sessions."""
+        return run_in_transaction(self.reads, lambda session: step(session, self.deps, data))
+
+    def install(self, app: Flask) -> None:
+        """Make this the runtime `current_runtime()` returns inside `app`."""
+        app.extensions[_EXTENSION] = self
+
+
+def current_runtime() -> Runtime:
+    """The Runtime of the app handling the current request."""
+    runtime: Runtime = current_app.extensions[_EXTENSION]
+    return runtime

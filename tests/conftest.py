@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine
 
+from service.app import build_runtime
 from service.config import Settings
-from service.domain.policy import load_policy
-from service.kek import KeyEncryptionKey
 from service.runtime import Runtime
 from service.store import clients as client_store
 from service.store import migrate
 from service.store.db import make_engine, transaction
+from service.store.transactions import run_in_transaction
+from service.tokens.keys import ensure_signing_key
 
 TEST_KEK = bytes(range(32))
 ISSUER = "https://agegate.test"
@@ -82,9 +83,10 @@ def runtime(settings: Settings, engine: Engine, connection: Connection, clock: F
     from sqlalchemy.orm import Session, sessionmaker
 
     sessions = sessionmaker(bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint", class_=Session)
-    return Runtime(
-        settings=settings, engine=engine, sessions=sessions, kek=KeyEncryptionKey(TEST_KEK), policy=load_policy(), clock=clock
-    )
+    runtime = build_runtime(settings, engine=engine, sessions=sessions, clock=clock)
+    # what `agegate db upgrade` does on a real database, here inside the rolled-back one
+    run_in_transaction(sessions, lambda session: ensure_signing_key(session, runtime.kek, clock()))
+    return runtime
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from typing import Any
 from flask import Blueprint, Response, g, request, stream_with_context
 from marshmallow import Schema, fields, validate
 
-from service.api import current_runtime
 from service.api.auth import require_scope
 from service.auditlog.export import checkpoint_claims, checkpoint_line, sign_checkpoint, stored_event_line
 from service.domain.brackets import Bracket, bracket_at
+from service.runtime import current_runtime
 from service.store import audit_log, reports
 from service.store import subjects as subject_store
 from service.store.db import transaction
@@ -52,7 +52,7 @@ def export_consent_log() -> Response:
     query = EXPORT_QUERY.load(request.args.to_dict())
     tenant = query.get("tenant", g.caller.tenant)
     since, until = query.get("since"), query.get("until")
-    snapshot = runtime.parts["keyring"].snapshot()
+    snapshot = runtime.keyring.snapshot()
 
     # Open the transaction and read where the chain stands before answering, so a database
     # outage is a 503 rather than a 200 that breaks off without its checkpoint.

@@ -18,6 +18,7 @@ from flask import Blueprint, Flask, current_app, g, request
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from service.api.problems import problem
+from service.runtime import current_runtime
 from service.store import clients as client_store
 from service.store.db import transaction
 from service.store.models import Client
@@ -111,7 +112,7 @@ def issue_access_token() -> Any:
     """RFC 6749 §4.4. Errors are problem+json (CONTRACT §3) that keep RFC 6749 §5.2's
     `error` and `error_description` members, so OAuth client libraries still read them."""
     server: AuthorizationServer = current_app.extensions["agegate.oauth"]
-    with transaction(current_app.extensions["agegate.sessions"]) as session:
+    with transaction(current_runtime().sessions) as session:
         g.db = session
         response = server.create_token_response()
     if response.status_code < 400:
@@ -166,7 +167,7 @@ def _authenticate() -> Caller:
     caller = cache.get(key)
     if caller is not None:
         return caller
-    with transaction(current_app.extensions["agegate.sessions"]) as session:
+    with transaction(current_runtime().sessions) as session:
         found = client_store.find_access_token(session, token)
         now = datetime.now(timezone.utc)
         if found is None or found[0].expires_at <= now:

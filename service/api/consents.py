@@ -7,32 +7,37 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, g, request
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
-from service.api import current_runtime
 from service.api.auth import require_scope
 from service.api.bodies import json_body
 from service.api.schemas import is_ref, ref_field
-from service.domain.brackets import bracket_at
-from service.domain.consent import Relationship, check_consent_request
-from service.domain.evidence import Assurance
-from service.store import consents as consent_store
-from service.store import idempotency
-from service.store import subjects as subject_store
-from service.store.consents import ConsentRecord
-from service.store.db import transaction
+from service.domain.consent import ConsentTerms, Relationship
+from service.flows import consents as consent_flows
+from service.flows.consents import ConsentGrant, ConsentListing, ConsentWithdrawal
+from service.flows.idempotency import Answer, IdempotencyKey, once
+from service.runtime import current_runtime
 from service.store.audit_log import timestamp
+from service.store.consents import ConsentRecord
+from service.store.transactions import run_in_transaction
 
 blueprint = Blueprint("consents", __name__)
 
 _KEY = validate.Regexp(r"\A[!-~]{1,200}\Z")
 
 
-class GrantSchema(Schema):
+def _repeated() -> bool:
+    raise ValidationError("scopes must not repeat")
+
+
+class TermsSchema(Schema):
+    """A consent's terms as the API takes them; loads a ConsentTerms."""
+
     child_ref = ref_field(required=True)
     guardian_ref = ref_field(required=True)
-    relationship = fields.String(required=True, validate=validate.OneOf([r.value for r in Relationship]))
+    relationship = fields.Enum(Relationship, by_value=True, required=True)
     scopes = fields.List(
         fields.String(validate=validate.Length(min=1, max=64)),
         required=True,
@@ -43,12 +48,12 @@ class GrantSchema(Schema):
     notice_version = fields.String(required=True, validate=validate.Length(min=1, max=64))
     expires_at = fields.AwareDateTime(load_default=None, allow_none=True, format="iso")
 
+    @post_load
+    def _terms(self, data: dict[str, Any], **_: Any) -> ConsentTerms:
+        return ConsentTerms(**{**data, "scopes": tuple(data["scopes"])})
 
-GRANT = GrantSchema()  # schemas are stateless: build each once, not per request
 
-
-def _repeated() -> bool:
-    raise ValidationError("scopes must not repeat")
+TERMS = TermsSchema()  # schemas are stateless: build each once, not per request
 
 
 class WithdrawSchema(Schema):
@@ -58,18 +63,19 @@ class WithdrawSchema(Schema):
 WITHDRAW = WithdrawSchema()
 
 
+class ListQuery(Schema):
+    child_ref = ref_field(required=True)
+
+
+LIST_QUERY = ListQuery()
+
+
 def consent_view(record: ConsentRecord) -> dict[str, Any]:
     consent = record.consent
     view: dict[str, Any] = {
         "consent_id": consent.consent_id,
         "status": record.status.value,
-        "child_ref": consent.child_ref,
-        "guardian_ref": consent.guardian_ref,
-        "relationship": consent.relationship,
-        "scopes": record.scopes,
-        "method": consent.method,
-        "evidence_ref": consent.evidence_ref,
-        "notice_version": consent.notice_version,
+        **record.terms.described(),
         "policy": consent.policy,
         "granted_at": timestamp(consent.granted_at),
         "expires_at": None if consent.expires_at is None else timestamp(consent.expires_at),
@@ -82,108 +88,59 @@ def consent_view(record: ConsentRecord) -> dict[str, Any]:
     return view
 
 
-def _idempotent(write: Callable[[Any], tuple[dict[str, Any], int]]) -> tuple[dict[str, Any], int]:
-    """Run `write(session)` once per Idempotency-Key and request body (CONTRACT §7)."""
-    runtime = current_runtime()
+def _idempotency_key() -> IdempotencyKey | None:
+    """The request's Idempotency-Key with the digest of what it came with, if it has one."""
     key = request.headers.get("Idempotency-Key")
-    if key is not None:
-        try:
-            _KEY(key)
-        except ValidationError as error:
-            raise ValidationError({"Idempotency-Key": error.messages}) from None
+    if key is None:
+        return None
+    try:
+        _KEY(key)
+    except ValidationError as error:
+        raise ValidationError({"Idempotency-Key": error.messages}) from None
     request_hash = hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n" + request.get_data()).hexdigest()
-    with transaction(runtime.sessions) as session:
-        if key is not None:
-            replay = idempotency.claim(
-                session, client_id=g.caller.client_id, key=key, request_hash=request_hash, now=runtime.clock()
-            )
-            if replay is not None:
-                return replay.body, replay.status_code
-        body, status = write(session)
-        if key is not None:
-            idempotency.remember(
-                session, client_id=g.caller.client_id, key=key, status_code=status, body=body, now=runtime.clock()
-            )
-    return body, status
+    return IdempotencyKey(g.caller.client_id, key, request_hash)
+
+
+def _once(answer: Callable[[Session], Answer]) -> tuple[dict[str, Any], int]:
+    """Run `answer` once per Idempotency-Key and request body, in the request's one transaction."""
+    runtime = current_runtime()
+    key = _idempotency_key()
+    reply = run_in_transaction(runtime.sessions, lambda session: once(session, runtime.deps, key, lambda: answer(session)))
+    return reply.body, reply.status
 
 
 @blueprint.post("/v1/consents")
 @require_scope("consent:write")
 def grant() -> tuple[dict[str, Any], int]:
-    runtime = current_runtime()
-    data = GRANT.load(json_body())
-    now = runtime.clock()
-    if data["expires_at"] is not None and data["expires_at"] <= now:
+    terms: ConsentTerms = TERMS.load(json_body())
+    if terms.expires_at is not None and terms.expires_at <= current_runtime().clock():
         raise ValidationError({"expires_at": ["must be in the future"]})
+    grant = ConsentGrant(g.caller.tenant, g.caller.client_id, terms)
 
-    def write(session: Any) -> tuple[dict[str, Any], int]:
-        tenant, tz = g.caller.tenant, runtime.settings.timezone
-        child, guardian = subject_store.get_subjects(session, tenant, data["child_ref"], data["guardian_ref"])
-        check_consent_request(
-            policy=runtime.policy,
-            child_bracket=bracket_at(subject_store.birth_date_of(runtime.kek, child), now, tz),
-            guardian_bracket=bracket_at(subject_store.birth_date_of(runtime.kek, guardian), now, tz),
-            guardian_assurance=Assurance(guardian.assurance),
-            child_ref=child.subject_ref,
-            guardian_ref=guardian.subject_ref,
-            scopes=data["scopes"],
-        )
-        record = consent_store.grant(
-            session,
-            tenant=tenant,
-            client_id=g.caller.client_id,
-            child_ref=child.subject_ref,
-            guardian_ref=guardian.subject_ref,
-            relationship=data["relationship"],
-            scopes=data["scopes"],
-            method=data["method"],
-            evidence_ref=data["evidence_ref"],
-            notice_version=data["notice_version"],
-            policy_version=runtime.policy.version,
-            expires_at=data["expires_at"],
-            now=now,
-        )
-        return consent_view(record), 201
+    def answer(session: Session) -> Answer:
+        granted = consent_flows.grant_consent(session, current_runtime().deps, grant)
+        return Answer(consent_view(granted.record), 201)
 
-    return _idempotent(write)
+    return _once(answer)
 
 
 @blueprint.post("/v1/consents/<consent_id>/withdraw")
 @require_scope("consent:write")
 def withdraw(consent_id: str) -> tuple[dict[str, Any], int]:
-    runtime = current_runtime()
     data = WITHDRAW.load(json_body() if request.content_length else {})
     if not is_ref(consent_id):
         raise HTTPNotFound("no such consent")
+    withdrawal = ConsentWithdrawal(g.caller.tenant, g.caller.client_id, consent_id, data["reason"])
 
-    def write(session: Any) -> tuple[dict[str, Any], int]:
-        record = consent_store.withdraw(
-            session,
-            tenant=g.caller.tenant,
-            consent_id=consent_id,
-            reason=data["reason"],
-            client_id=g.caller.client_id,
-            now=runtime.clock(),
-        )
-        return consent_view(record), 200
+    def answer(session: Session) -> Answer:
+        return Answer(consent_view(consent_flows.withdraw_consent(session, current_runtime().deps, withdrawal)), 200)
 
-    return _idempotent(write)
-
-
-class ListQuery(Schema):
-    child_ref = ref_field(required=True)
-
-
-LIST_QUERY = ListQuery()
+    return _once(answer)
 
 
 @blueprint.get("/v1/consents")
 @require_scope("consent:read")
 def list_consents() -> dict[str, Any]:
-    runtime = current_runtime()
     query = LIST_QUERY.load(request.args.to_dict())
-    now = runtime.clock()
-    with transaction(runtime.sessions) as session:
-        consent_store.expire_due(session, now, tenant=g.caller.tenant, child_ref=query["child_ref"])
-        records = consent_store.for_child(session, g.caller.tenant, query["child_ref"], now)
-        return {"items": [consent_view(r) for r in records]}
+    records = current_runtime().run(consent_flows.list_consents, ConsentListing(g.caller.tenant, query["child_ref"]))
+    return {"items": [consent_view(r) for r in records]}

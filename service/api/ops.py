@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
+from service.runtime import current_runtime
 from service.store.db import DatabaseUnavailable
 
 blueprint = Blueprint("ops", __name__)
@@ -24,7 +25,7 @@ def readyz() -> Any:
     """200 when the database answers; the 503 comes from problems.py's database mapping."""
     # Below SQLAlchemy's transaction events: on SQLite every transaction is BEGIN IMMEDIATE,
     # and a probe must not queue behind writers for the write lock.
-    engine = current_app.extensions["agegate"].engine
+    engine = current_runtime().engine
     try:
         connection = engine.raw_connection()
         try:

@@ -11,19 +11,14 @@ from agegate_verifier import MAX_TOKEN_BYTES, TOKEN_TYPE, InvalidToken
 from flask import Blueprint, Response, g, json, request
 from marshmallow import Schema, fields, validate
 
-from service.api import current_runtime
 from service.api.auth import require_scope
 from service.api.bodies import load
 from service.api.schemas import ref_field
 from service.domain.brackets import Bracket
-from service.domain.evidence import Assurance
-from service.runtime import Runtime
-from service.store import status as status_store
-from service.store import subjects as subject_store
-from service.store.db import transaction
-from service.store.token_facts import token_facts
-from service.tokens.issue import TokenSubject, issue_token
-from service.tokens.keys import Keyring
+from service.flows import tokens as token_flows
+from service.flows.tokens import TokenRequest
+from service.runtime import current_runtime
+from service.store.transactions import run_in_transaction
 from service.tokens.status_lists import status_list_token
 
 blueprint = Blueprint("tokens", __name__)
@@ -49,10 +44,6 @@ class VerifySchema(Schema):
 VERIFY = VerifySchema()
 
 
-def _keyring(runtime: Runtime) -> Keyring:
-    return runtime.parts["keyring"]  # type: ignore[no-any-return]
-
-
 def _cacheable(document: Any, max_age: int = _PUBLISHED_MAX_AGE, mimetype: str = "application/json") -> Response:
     """A response with a strong ETag; answers 304 to a matching If-None-Match."""
     body = document if isinstance(document, str) else json.dumps(document)
@@ -64,7 +55,7 @@ def _cacheable(document: Any, max_age: int = _PUBLISHED_MAX_AGE, mimetype: str =
 
 @blueprint.get("/.well-known/jwks.json")
 def jwks() -> Response:
-    return _cacheable(_keyring(current_runtime()).snapshot().jwks, max_age=60)
+    return _cacheable(current_runtime().keyring.snapshot().jwks, max_age=60)
 
 
 @blueprint.get("/.well-known/agegate")
@@ -94,15 +85,13 @@ def policy() -> Response:
 @blueprint.get("/v1/status-lists/<int:list_id>")
 def status_list(list_id: int) -> Response:
     runtime = current_runtime()
-    with transaction(runtime.reads) as session:
-        served = status_list_token(
-            session,
-            _keyring(runtime).snapshot(),
-            issuer=runtime.settings.issuer,
-            list_id=list_id,
-            ttl=runtime.settings.status_ttl,
-            now=runtime.clock(),
-        )
+    signing = runtime.keyring.snapshot()
+    served = run_in_transaction(
+        runtime.reads,
+        lambda session: status_list_token(
+            session, signing, issuer=runtime.settings.issuer, list_id=list_id, ttl=runtime.settings.status_ttl, now=runtime.clock()
+        ),
+    )
     response = Response(served.token, mimetype="application/statuslist+jwt")
     response.set_etag(served.etag)
     response.vary.add("Accept-Encoding")
@@ -119,35 +108,9 @@ def status_list(list_id: int) -> Response:
 @blueprint.post("/v1/tokens")
 @require_scope("tokens:issue")
 def issue() -> tuple[dict[str, Any], int]:
-    runtime = current_runtime()
     body = load(ISSUE)
-    now = runtime.clock()
-    with transaction(runtime.reads) as session:
-        facts = token_facts(session, g.caller.tenant, body["subject_ref"], now)
-    list_id, idx = status_store.position(facts.status_slot)
-    token_subject = TokenSubject(
-        subject_ref=facts.subject_ref,
-        birth_date=subject_store.open_birth_date(runtime.kek, g.caller.tenant, facts.subject_ref, facts.birth_date_enc),
-        assurance=Assurance(facts.assurance),
-        verified_at=facts.verified_at,
-        status_list_id=list_id,
-        status_idx=idx,
-        consented_scopes=facts.consented_scopes,
-        consent_ids=facts.consent_ids,
-        consents_expire_at=facts.consents_expire_at,
-    )
-    snapshot = _keyring(runtime).snapshot()
-    issued = issue_token(
-        token_subject,
-        policy=runtime.policy,
-        issuer=runtime.settings.issuer,
-        audience=body["audience"],
-        ttl=min(body.get("ttl", runtime.settings.token_ttl), runtime.settings.token_ttl),
-        now=now,
-        tz=runtime.settings.timezone,
-        kid=snapshot.kid,
-        private_key=snapshot.private_key,
-    )
+    token_request = TokenRequest(g.caller.tenant, body["subject_ref"], body["audience"], body.get("ttl"))
+    issued = current_runtime().read(token_flows.issue_token, token_request)
     return {
         "token": issued.token,
         "expires_at": issued.expires_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
@@ -164,7 +127,7 @@ def verify() -> dict[str, Any]:
     body = load(VERIFY)
     if g.caller.audience is None:
         return {"active": False, "reason": "no_audience_registered"}
-    verifier = runtime.parts["online_verifier"](g.caller.audience)
+    verifier = runtime.online_verifiers(g.caller.audience)
     try:
         claims = verifier.verify(body["token"])
     except InvalidToken as error:

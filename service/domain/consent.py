@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from service.domain.brackets import Bracket
@@ -24,6 +25,29 @@ class Relationship(enum.StrEnum):
     PARENT = "parent"
     LEGAL_GUARDIAN = "legal_guardian"
     OTHER_GUARDIAN = "other_guardian"
+
+
+@dataclass(frozen=True)
+class ConsentTerms:
+    """What a guardian is asked for a child, and answers: the one spelling of a consent's shape.
+
+    A grant records these terms; a refusal logs them with the refused scopes. Refs are the
+    tenant's opaque ids; no field holds personal data.
+    """
+
+    child_ref: str
+    guardian_ref: str
+    relationship: Relationship
+    scopes: tuple[str, ...]
+    method: str
+    evidence_ref: str
+    notice_version: str
+    expires_at: datetime | None = None
+
+    def described(self) -> dict[str, object]:
+        """The terms as JSON shows them, but for `expires_at` (an instant, which each caller spells)."""
+        values = {field.name: getattr(self, field.name) for field in fields(self) if field.name != "expires_at"}
+        return {**values, "relationship": self.relationship.value, "scopes": list(self.scopes)}
 
 
 class ConsentStatus(enum.StrEnum):

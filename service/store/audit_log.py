@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Row, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,7 +18,20 @@ from service.auditlog.chain import GENESIS, canonical, check_event, link_hash
 from service.events.catalogue import timestamp
 from service.store.models import ConsentLogEntry, LogHead
 
-__all__ = ["append", "entries", "head_before", "timestamp"]
+__all__ = ["LogPosition", "append", "entries", "head", "head_before", "timestamp"]
+
+
+class LogPosition(NamedTuple):
+    """Where an entry stands in its tenant's chain: what a receipt names."""
+
+    seq: int
+    hash: str
+
+
+def head(session: Session, tenant: str) -> LogPosition:
+    """The tenant's last entry, as this transaction sees it (after an append: that entry)."""
+    row = session.get(LogHead, tenant)
+    return LogPosition(0, GENESIS) if row is None else LogPosition(row.seq, row.hash)
 
 
 def _lock_head(session: Session, tenant: str) -> LogHead:

@@ -6,15 +6,15 @@ Every change appends its event to the tenant's consent log in the same transacti
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from service.domain.consent import ConsentStatus, consent_status
 from service import events
+from service.domain.consent import ConsentStatus, ConsentTerms, Relationship, consent_status
 from service.store import audit_log, status
 from service.store.errors import Conflict, NotFound
 from service.store.models import Consent, ConsentEnding, Subject
@@ -32,6 +32,28 @@ class ConsentRecord:
     def scopes(self) -> list[str]:
         return self.consent.scopes.split()
 
+    @property
+    def terms(self) -> ConsentTerms:
+        return terms_of(self.consent)
+
+
+# A consent row keeps each term in the column of its name; only scopes (space-separated)
+# and relationship (its value) change form, so the shape stays ConsentTerms' alone.
+_TERMS = tuple(field.name for field in fields(ConsentTerms))
+
+
+def terms_of(consent: Consent) -> ConsentTerms:
+    """The terms a consent row records."""
+    values = {name: getattr(consent, name) for name in _TERMS}
+    return ConsentTerms(
+        **{**values, "relationship": Relationship(consent.relationship), "scopes": tuple(consent.scopes.split())}
+    )
+
+
+def _columns(terms: ConsentTerms) -> dict[str, Any]:
+    values = {name: getattr(terms, name) for name in _TERMS}
+    return {**values, "relationship": terms.relationship.value, "scopes": " ".join(dict.fromkeys(terms.scopes))}
+
 
 def _record(consent: Consent, ending: ConsentEnding | None, now: datetime) -> ConsentRecord:
     kind = None if ending is None else ("withdrawn" if ending.kind == "subject_erased" else ending.kind)
@@ -46,41 +68,28 @@ def _with_endings(session: Session, query) -> list[tuple[Consent, ConsentEnding 
 
 
 def grant(
-    session: Session,
-    *,
-    tenant: str,
-    client_id: str,
-    child_ref: str,
-    guardian_ref: str,
-    relationship: str,
-    scopes: Iterable[str],
-    method: str,
-    evidence_ref: str,
-    notice_version: str,
-    policy_version: str,
-    expires_at: datetime | None,
-    now: datetime,
+    session: Session, *, tenant: str, client_id: str, terms: ConsentTerms, policy_version: str, now: datetime
 ) -> ConsentRecord:
     """Record a consent (already checked against the policy) and log `granted`."""
     consent = Consent(
-        consent_id=str(uuid.uuid4()),
-        tenant=tenant,
-        child_ref=child_ref,
-        guardian_ref=guardian_ref,
-        relationship=relationship,
-        scopes=" ".join(dict.fromkeys(scopes)),
-        method=method,
-        evidence_ref=evidence_ref,
-        notice_version=notice_version,
-        policy=policy_version,
-        expires_at=expires_at,
-        granted_at=now,
-        client_id=client_id,
+        consent_id=str(uuid.uuid4()), tenant=tenant, policy=policy_version, granted_at=now, client_id=client_id, **_columns(terms)
     )
     session.add(consent)
     session.flush()
     audit_log.append(session, tenant, [events.granted(consent, occurred_at=now, client_id=client_id)], now)
     return _record(consent, None, now)
+
+
+def log_declined(
+    session: Session, *, tenant: str, client_id: str | None, consent_id: str, terms: ConsentTerms, policy_version: str, now: datetime
+) -> None:
+    """Log `declined`: the guardian refused `terms.scopes`. A refusal grants nothing, so the
+    log entry is all it leaves: no consent row, no token change."""
+    # A transient row, never added to the session: the event copies a consent's fields.
+    refusal = Consent(
+        consent_id=consent_id, tenant=tenant, policy=policy_version, granted_at=now, client_id=client_id, **_columns(terms)
+    )
+    audit_log.append(session, tenant, [events.consent_event("declined", refusal, occurred_at=now, client_id=client_id)], now)
 
 
 def get(session: Session, tenant: str, consent_id: str, now: datetime) -> ConsentRecord:
@@ -109,7 +118,9 @@ def _revoke_child_tokens(session: Session, consent: Consent, now: datetime) -> N
         status.revoke_subject_tokens(session, child, now)
 
 
-def withdraw(session: Session, *, tenant: str, consent_id: str, reason: str | None, client_id: str, now: datetime) -> ConsentRecord:
+def withdraw(
+    session: Session, *, tenant: str, consent_id: str, reason: str | None, client_id: str | None, now: datetime
+) -> ConsentRecord:
     """Withdraw a consent, log `withdrawn` and revoke the child's live tokens, all at once.
 
     Withdrawing an already withdrawn consent changes nothing and answers as before; a consent

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import MAX_TOKEN_TTL
 from service.kek import KeyEncryptionKey
 from service.store import keys as key_store
-from service.store.db import transaction
+from service.store.transactions import run_in_transaction
 from service.tokens.signing import public_jwk
 
 _WRAP = "signing-key"
@@ -48,6 +49,21 @@ def create_key(session: Session, kek: KeyEncryptionKey, now: datetime) -> str:
     return jwk["kid"]
 
 
+def ensure_signing_key(session: Session, kek: KeyEncryptionKey, now: datetime) -> str | None:
+    """Create the first signing key if there is no active one; returns its kid, or None if
+    one was already active. Run by `agegate db upgrade` and at start-up, never on a read."""
+    if key_store.active_key(session) is not None:
+        return None
+    return create_key(session, kek, now)
+
+
+class NoSigningKey(Exception):
+    """The database holds no active signing key: `agegate db upgrade` creates the first."""
+
+    def __init__(self) -> None:
+        super().__init__("no active signing key: run `agegate db upgrade` (or `agegate keys rotate`)")
+
+
 @dataclass(frozen=True)
 class KeySnapshot:
     kid: str
@@ -58,7 +74,7 @@ class KeySnapshot:
 class Keyring:
     """The process's view of the signing keys, refreshed from the database every few seconds."""
 
-    def __init__(self, sessions: sessionmaker[Session], kek: KeyEncryptionKey, clock: Any) -> None:
+    def __init__(self, sessions: sessionmaker[Session], kek: KeyEncryptionKey, clock: Callable[[], datetime]) -> None:
         self._sessions = sessions
         self._kek = kek
         self._clock = clock
@@ -68,7 +84,7 @@ class Keyring:
         self._unwrapped: dict[str, Ed25519PrivateKey] = {}
 
     def snapshot(self) -> KeySnapshot:
-        """The active key and the JWKS; creates the first key on a fresh database."""
+        """The active key and the JWKS; raises NoSigningKey on a database without one."""
         snapshot = self._snapshot
         if snapshot is not None and time.monotonic() - self._loaded_at < REFRESH_SECONDS:
             return snapshot
@@ -84,17 +100,16 @@ class Keyring:
             self._snapshot = None
 
     def _load(self) -> KeySnapshot:
+        """Read the keys; writes nothing (the first key is made by ensure_signing_key)."""
         now = self._clock()
-        with transaction(self._sessions) as session:
-            active = key_store.active_key(session)
-            if active is None:
-                create_key(session, self._kek, now)
-                active = key_store.active_key(session)
-                assert active is not None
-            published = key_store.published_keys(session, now)
-            private_key = self._unwrapped.get(active.kid)
-            if private_key is None:
-                raw = self._kek.open(_WRAP, active.private_key_enc, active.kid.encode())
-                private_key = self._unwrapped[active.kid] = Ed25519PrivateKey.from_private_bytes(raw)
-            jwks = {"keys": [json.loads(key.public_jwk) for key in published]}
-            return KeySnapshot(active.kid, private_key, jwks)
+        active, published = run_in_transaction(
+            self._sessions, lambda session: (key_store.active_key(session), key_store.published_keys(session, now))
+        )
+        if active is None:
+            raise NoSigningKey()
+        private_key = self._unwrapped.get(active.kid)
+        if private_key is None:
+            raw = self._kek.open(_WRAP, active.private_key_enc, active.kid.encode())
+            private_key = self._unwrapped[active.kid] = Ed25519PrivateKey.from_private_bytes(raw)
+        jwks = {"keys": [json.loads(key.public_jwk) for key in published]}
+        return KeySnapshot(active.kid, private_key, jwks)

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.store import status as status_store
-from service.store.db import transaction
+from service.store.transactions import run_in_transaction
 from service.tokens.keys import Keyring
 from service.tokens.issue import status_list_uri
 
@@ -57,10 +57,15 @@ class DatabaseStatuses:
         return 1 if idx in cached[1] else 0
 
     def _load(self, list_id: int) -> tuple[float, frozenset[int]]:
-        with transaction(self._sessions) as session:
+        def read(session: Session) -> frozenset[int] | None:
             if not status_store.list_exists(session, list_id):
-                raise StatusUnavailable("no such status list")
-            loaded = (time.monotonic(), frozenset(status_store.revoked_indexes(session, list_id)))
+                return None
+            return frozenset(status_store.revoked_indexes(session, list_id))
+
+        revoked = run_in_transaction(self._sessions, read)
+        if revoked is None:
+            raise StatusUnavailable("no such status list")
+        loaded = (time.monotonic(), revoked)
         with self._lock:
             self._lists[list_id] = loaded
         return loaded

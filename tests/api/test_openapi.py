@@ -27,7 +27,7 @@ from openapi_spec_validator import validate as validate_spec
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from service.app import create_app
+from service.app import build_runtime, create_app
 from service.store.db import make_engine, make_sessionmaker
 from tests.conftest import ALL_SCOPES
 
@@ -415,7 +415,7 @@ def app_on(runtime):  # type: ignore[no-untyped-def]
     def build(url: str):  # type: ignore[no-untyped-def]
         engine = make_engine(url)
         engines.append(engine)
-        return create_app(runtime=dataclasses.replace(runtime, engine=engine, sessions=make_sessionmaker(engine), parts={}))
+        return create_app(runtime=build_runtime(runtime.settings, engine=engine, clock=runtime.clock))
 
     yield build
     for engine in engines:
@@ -452,7 +452,7 @@ def test_the_export_answers_503_when_the_database_is_down(runtime, api, tmp_path
     unreachable = make_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'agegate.db'}")
     try:
         switch = _Switch(runtime.sessions, make_sessionmaker(unreachable))
-        http = create_app(runtime=dataclasses.replace(runtime, sessions=switch, parts={})).test_client()
+        http = create_app(runtime=dataclasses.replace(runtime, sessions=switch)).test_client()
         api.http = http
         auth = api.bearer("audit:export")
         assert http.get("/v1/audit/consent-log", headers=auth).status_code == 200  # caches the bearer and the keys

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from agegate_verifier.testing import TestIssuer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -13,13 +15,17 @@ ATTESTER = "https://idv.example"
 
 
 @pytest.fixture
-def attester(runtime, clock):  # type: ignore[no-untyped-def]
-    """An identity verifier the service trusts, wired in before the app is built."""
-    idv = TestIssuer(ATTESTER, clock=lambda: clock().timestamp())
-    runtime.parts["attestation"] = AttestationVerifier(
-        {ATTESTER: idv.jwks()}, audience=ISSUER, clock=lambda: clock().timestamp()
+def attester(clock):  # type: ignore[no-untyped-def]
+    """An identity verifier the service trusts."""
+    return TestIssuer(ATTESTER, clock=lambda: clock().timestamp())
+
+
+@pytest.fixture
+def runtime(runtime, attester, clock):  # type: ignore[no-untyped-def]
+    """The test runtime, trusting `attester`, before the app is built."""
+    return dataclasses.replace(
+        runtime, attestation=AttestationVerifier({ATTESTER: attester.jwks()}, audience=ISSUER, clock=lambda: clock().timestamp())
     )
-    return idv
 
 
 def attestation(idv: TestIssuer, clock, **overrides):  # type: ignore[no-untyped-def]

@@ -339,7 +339,7 @@ def test_key_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new_key
     old = issue(http, auth, "adult")["token"]
     with transaction(runtime.sessions) as session:
         new_kid = create_key(session, runtime.kek, clock())
-    runtime.parts["keyring"].refresh()
+    runtime.keyring.refresh()
     new = issue(http, auth, "adult")["token"]
     assert segment(new, 0)["kid"] == new_kid != segment(old, 0)["kid"]
     kids = {k["kid"] for k in http.get("/.well-known/jwks.json").get_json()["keys"]}
@@ -358,6 +358,6 @@ def test_a_retired_key_leaves_the_jwks_once_its_tokens_can_no_longer_live(http, 
     with transaction(runtime.sessions) as session:
         create_key(session, runtime.kek, clock())
     clock.advance(days=1, seconds=61)
-    runtime.parts["keyring"].refresh()
+    runtime.keyring.refresh()
     kids = [k["kid"] for k in http.get("/.well-known/jwks.json").get_json()["keys"]]
     assert first not in kids and len(kids) == 1

@@ -21,7 +21,7 @@ def setup(http, api, runtime, clock):  # type: ignore[no-untyped-def]
     body = {"subject_ref": "teen", "evidence": {"method": "self_declared", "birth_date": "2010-01-01"}}
     assert http.post("/v1/subjects", json=body, headers=auth).status_code == 201
     real = http.post("/v1/tokens", json={"subject_ref": "teen", "audience": "persona-chat"}, headers=auth).get_json()["token"]
-    snapshot = runtime.parts["keyring"].snapshot()
+    snapshot = runtime.keyring.snapshot()
     issuer = TestIssuer(ISSUER, audience="persona-chat", clock=lambda: clock().timestamp(), key=snapshot.private_key)
     claims = json.loads(b64url_decode(real.split(".")[1]))
     return issuer, claims, api.bearer("tokens:verify", audience="persona-chat"), auth

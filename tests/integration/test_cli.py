@@ -71,10 +71,12 @@ def test_the_console_script_is_installed() -> None:
     assert AGEGATE.is_file() and os.access(AGEGATE, os.X_OK)
 
 
-def test_db_upgrade_creates_the_schema_and_is_idempotent(tmp_path: Path) -> None:
+def test_db_upgrade_creates_the_schema_and_the_first_signing_key_and_is_idempotent(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'nested' / 'dir' / 'agegate.db'}"  # the folder does not exist yet
-    assert "database at head" in ok(run(url, "db", "upgrade"))
-    assert "database at head" in ok(run(url, "db", "upgrade"))
+    first = ok(run(url, "db", "upgrade"))
+    assert "database at head" in first and "created the first signing key" in first
+    again = ok(run(url, "db", "upgrade"))
+    assert "database at head" in again and "signing key" not in again
     engine = make_engine(url)
     try:
         from sqlalchemy import inspect
@@ -165,17 +167,20 @@ def test_keys_rotate_twice_publishes_both_keys(migrated: str) -> None:
 
 def seed_due_consent(url: str) -> None:
     """A consent whose expires_at has passed and that has no ending yet."""
+    from service.domain.consent import ConsentTerms, Relationship
     from service.store import consents as consent_store
 
     now = datetime.now(timezone.utc)
     engine = make_engine(url)
     try:
         with transaction(make_sessionmaker(engine)) as session:
+            terms = ConsentTerms(
+                child_ref="child", guardian_ref="parent", relationship=Relationship.PARENT, scopes=("pi_processing",),
+                method="in_app_parent_account", evidence_ref="ev-1", notice_version="privacy-notice-v3",
+                expires_at=now - timedelta(days=1),
+            )
             consent_store.grant(
-                session, tenant="t", client_id="cl_test", child_ref="child", guardian_ref="parent",
-                relationship="parent", scopes=["pi_processing"], method="in_app_parent_account",
-                evidence_ref="ev-1", notice_version="privacy-notice-v3", policy_version="2026-07-15.1",
-                expires_at=now - timedelta(days=1), now=now - timedelta(days=30),
+                session, tenant="t", client_id="cl_test", terms=terms, policy_version="2026-07-15.1", now=now - timedelta(days=30)
             )
     finally:
         engine.dispose()

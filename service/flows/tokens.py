@@ -1,0 +1,58 @@
+"""Age-token issuance (CONTRACT §6): a read path, it writes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from service.domain.evidence import Assurance
+from service.flows.deps import Deps
+from service.store import status as status_store
+from service.store import subjects as subject_store
+from service.store.token_facts import token_facts
+from service.tokens import issue as token_signing
+from service.tokens.issue import IssuedToken, TokenSubject
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    tenant: str
+    subject_ref: str
+    audience: str
+    ttl: int | None = None  # seconds; None or more than the configured lifetime: that lifetime
+
+
+def issue_token(session: Session, deps: Deps, request: TokenRequest) -> IssuedToken:
+    """Sign an age token for the subject as it stands now; raises store NotFound.
+
+    Run it in a read transaction: it writes nothing.
+    """
+    # The keyring may refresh from the database in a session of its own: take it before
+    # this session's first query, so on SQLite the two never wait for each other's lock.
+    signing = deps.keyring.snapshot()
+    now = deps.clock()
+    facts = token_facts(session, request.tenant, request.subject_ref, now)
+    list_id, idx = status_store.position(facts.status_slot)
+    subject = TokenSubject(
+        subject_ref=facts.subject_ref,
+        birth_date=subject_store.open_birth_date(deps.kek, request.tenant, facts.subject_ref, facts.birth_date_enc),
+        assurance=Assurance(facts.assurance),
+        verified_at=facts.verified_at,
+        status_list_id=list_id,
+        status_idx=idx,
+        consented_scopes=facts.consented_scopes,
+        consent_ids=facts.consent_ids,
+        consents_expire_at=facts.consents_expire_at,
+    )
+    return token_signing.issue_token(
+        subject,
+        policy=deps.policy,
+        issuer=deps.issuer,
+        audience=request.audience,
+        ttl=min(request.ttl or deps.token_ttl, deps.token_ttl),
+        now=now,
+        tz=deps.timezone,
+        kid=signing.kid,
+        private_key=signing.private_key,
+    )
