@@ -20,6 +20,7 @@ from service.flows.consents import (
     grant_consent,
     withdraw_consent,
 )
+from service.flows.idempotency import Answer, IdempotencyKey, once
 from service.runtime import Runtime
 from service.store.errors import Conflict, NotFound
 from service.store.models import Consent, ConsentLogEntry
@@ -127,3 +128,24 @@ def test_expiring_logs_each_consent_past_its_expiry_once(family: Runtime, clock)
     with pytest.raises(Conflict):
         family.run(withdraw_consent, ConsentWithdrawal(TENANT, CLIENT, granted.record.consent.consent_id))
     assert [json.loads(e.event)["type"] for e in log_entries(family)] == ["granted", "expired"]
+
+
+def test_an_idempotency_key_replays_the_first_answer_and_refuses_another_request(family: Runtime) -> None:
+    key = IdempotencyKey(CLIENT, "signup-42", "hash-of-the-first-request")
+    calls: list[int] = []
+
+    def answer(session):  # type: ignore[no-untyped-def]
+        def grant() -> Answer:
+            calls.append(1)
+            granted = grant_consent(session, family.deps, ConsentGrant(TENANT, CLIENT, terms()))
+            return Answer({"consent_id": granted.record.consent.consent_id}, 201)
+
+        return once(session, family.deps, key, grant)
+
+    first = run_in_transaction(family.sessions, answer)
+    again = run_in_transaction(family.sessions, answer)
+    assert again == first and calls == [1]
+    assert consent_count(family) == 1
+    other = IdempotencyKey(CLIENT, "signup-42", "hash-of-another-request")
+    with pytest.raises(Conflict):
+        run_in_transaction(family.sessions, lambda session: once(session, family.deps, other, lambda: Answer({}, 201)))
