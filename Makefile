@@ -22,7 +22,13 @@ migrate: $(STAMP)
 run: migrate
 	$(BIN)/agegate serve --host 127.0.0.1 --port 8000
 
-test: $(STAMP)
+# node's jose, pinned by the lockfile, for the interop tests (verifier/tests, tests/api).
+NODE_DEPS := verifier/interop/node_modules/.package-lock.json
+$(NODE_DEPS): verifier/interop/package-lock.json
+	npm ci --prefix verifier/interop --no-audit --no-fund --silent
+	touch $(NODE_DEPS)
+
+test: $(STAMP) $(NODE_DEPS)
 	$(BIN)/python -m pytest
 
 # Locust lives in its own venv: its pytest plugin must never reach the test environment.
@@ -36,4 +42,4 @@ bench: $(PERF_STAMP)
 	$(PERF_VENV)/bin/python perf/run_all.py
 
 clean:
-	rm -rf $(VENV) $(PERF_VENV) var/agegate.db*
+	rm -rf $(VENV) $(PERF_VENV) var/agegate.db* verifier/interop/node_modules verifier/interop/build

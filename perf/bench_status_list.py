@@ -15,10 +15,8 @@ verifier's fetcher does; the size figure is the body as it crosses the wire.
 from __future__ import annotations
 
 import argparse
-import base64
 import gzip
 import http.client
-import json
 import math
 import random
 import sys
@@ -32,19 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixture import APP_SCOPES, BenchService, grow_status_list  # noqa: E402
 from harness import alternate, command_line, emit, figure, log, median  # noqa: E402
 
+from agegate_verifier.jose import b64url_decode, json_object  # noqa: E402
 from agegate_verifier.statuslist import decode_statuses, encode_statuses  # noqa: E402
 
 SIZE_LIMIT = 16 * 1024
 
 
-def rle_encode(bits: bytes) -> str:
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    return base64.urlsafe_b64encode(compressor.compress(bits) + compressor.flush()).rstrip(b"=").decode()
-
-
 def payload_of(token: str) -> dict:  # type: ignore[type-arg]
-    segment = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))  # type: ignore[no-any-return]
+    return json_object(b64url_decode(token.split(".")[1]))
 
 
 def decode_list(body: bytes, encoding: str) -> tuple[str, bytes]:
@@ -119,7 +112,7 @@ def main() -> int:
 
         def rle() -> float:
             started = time.perf_counter()
-            rle_encode(bits)
+            encode_statuses(bits, 1, strategy=zlib.Z_RLE)
             return (time.perf_counter() - started) * 1000
 
         serve()  # warm-up: worker imports, key load
@@ -141,7 +134,7 @@ def main() -> int:
                            f"{len(wanted):,} seeded revocations")
     largest = max(list_ids, key=lambda i: sizes[i])
     lst = lsts[largest]
-    compressed = len(base64.urlsafe_b64decode(lst + "=" * (-len(lst) % 4)))
+    compressed = len(b64url_decode(lst))
     # Shannon bound of one list's bitmap: no 1-bit encoding of these revocations can be smaller.
     p = len(revoked) / args.entries
     bound = min(capacity, args.entries) * -(p * math.log2(p) + (1 - p) * math.log2(1 - p)) / 8 if 0 < p < 1 else 0

@@ -16,7 +16,6 @@ set `issue_token` produces; keys and statuses are in-memory (`StaticKeys`, a Sta
 from __future__ import annotations
 
 import argparse
-import base64
 import sys
 import time
 import uuid
@@ -30,16 +29,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: E402
 
 from agegate_verifier import TOKEN_TYPE, StaticKeys, Verifier, jwk_thumbprint  # noqa: E402
+from agegate_verifier.jose import b64url_decode, b64url_encode  # noqa: E402
 
 from service.tokens.signing import sign_compact  # noqa: E402
-
-
-def b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 ISSUER = "http://127.0.0.1:8000"
 AUDIENCE = "persona-chat"

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from agegate_verifier.jose import b64url_decode
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -101,10 +100,14 @@ def _issuer(value: str) -> str:
 
 
 def _kek(value: str) -> bytes:
-    # The decoder silently skips characters outside the alphabet, so check the text first.
-    if re.fullmatch(r"[A-Za-z0-9_-]{43}=?", value) is None:
+    # Canonical base64url of exactly 32 bytes (one trailing '=' tolerated, as pasted).
+    try:
+        kek = b64url_decode(value.removesuffix("="))
+    except ValueError:
+        kek = b""
+    if len(kek) != 32:
         raise ConfigError("AGEGATE_KEK: expected 32 bytes, base64url")
-    return base64.urlsafe_b64decode(value.rstrip("=") + "=")
+    return kek
 
 
 def _timezone(value: str) -> ZoneInfo:

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from agegate_verifier import HttpJwks, Revoked, StaticKeys, StatusUnavailable, UnknownKey, Verifier
+from agegate_verifier import HttpJwks, JwksUnavailable, Revoked, StaticKeys, StatusUnavailable, UnknownKey, Verifier
 from agegate_verifier.jose import HttpFetcher
 from agegate_verifier.testing import Clock, MemoryFetch, TestIssuer
 
@@ -224,3 +224,77 @@ def test_fetcher_refuses_a_gzip_body_that_inflates_past_the_cap(server: str) -> 
 def test_fetcher_refuses_an_encoding_it_did_not_ask_for(server: str) -> None:
     with pytest.raises(ValueError, match="Content-Encoding"):
         HttpFetcher(server)(f"{server}/brotli")
+
+
+class _Proxy(BaseHTTPRequestHandler):
+    """A forward proxy that answers every absolute-form GET itself, recording the target."""
+
+    seen: list[str] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        body = b"via proxy"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    for name in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{httpd.server_address[1]}")
+    _Proxy.seen = []
+    yield _Proxy.seen
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_fetcher_goes_through_the_proxy_of_the_environment(proxy: list[str]) -> None:
+    # issuer.invalid resolves nowhere: only the proxy can answer.
+    assert HttpFetcher("http://issuer.invalid")("http://issuer.invalid/.well-known/jwks.json") == b"via proxy"
+    assert proxy == ["http://issuer.invalid/.well-known/jwks.json"]
+
+
+def test_fetcher_skips_the_proxy_for_hosts_in_no_proxy(proxy: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("no_proxy", "example.org,issuer.invalid")
+    with pytest.raises(OSError):
+        HttpFetcher("http://issuer.invalid", timeout=2)("http://issuer.invalid/.well-known/jwks.json")
+    assert proxy == []
+
+
+def test_fetcher_never_proxies_a_loopback_issuer(proxy: list[str], server: str) -> None:
+    assert HttpFetcher(server)(f"{server}/ok") == b"hello"
+    assert proxy == []
+
+
+def test_an_unknown_kid_while_the_jwks_cannot_be_fetched_is_jwks_unavailable(issuer: TestIssuer, clock: Clock) -> None:
+    fetch = MemoryFetch({f"{issuer.url}/.well-known/jwks.json": OSError("issuer down")})
+    verifier = Verifier(issuer.url, issuer.audience, fetch=fetch, clock=clock)
+    assert verifier.gate(issuer.token(), "companion").reason == "jwks_unavailable"
+    with pytest.raises(JwksUnavailable):
+        verifier.verify(issuer.token())
+    # Back up, but it publishes no such key: now that is a verdict on the token.
+    fetch.routes[f"{issuer.url}/.well-known/jwks.json"] = json.dumps({"keys": []}).encode()
+    clock.advance(5)
+    assert verifier.gate(issuer.token(), "companion").reason == "unknown_key"
+
+
+def test_a_status_list_that_cannot_be_fetched_fails_closed_with_its_own_reason(issuer: TestIssuer, clock: Clock) -> None:
+    fetch = issuer.fetch()  # the JWKS, but no status list
+    verifier = Verifier(issuer.url, issuer.audience, fetch=fetch, clock=clock)
+    assert verifier.gate(issuer.token(), "companion").reason == "status_unavailable"
+
+
+@pytest.mark.parametrize("configured", ["https://agegate.example", "https://agegate.example/"])
+def test_an_issuer_with_a_trailing_slash_fetches_the_same_documents(configured: str, issuer: TestIssuer,
+                                                                     fetch: MemoryFetch, clock: Clock) -> None:
+    assert Verifier(configured, issuer.audience, fetch=fetch, clock=clock).gate(issuer.token(), "companion").allowed
+    assert sorted(set(fetch.calls)) == [f"{issuer.url}/.well-known/jwks.json", issuer.status_uri()]

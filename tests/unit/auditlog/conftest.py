@@ -3,14 +3,10 @@ exports made the way the service makes them (chain.py + export.py)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from service.auditlog.chain import GENESIS, Link, next_link
 from service.auditlog.export import (
@@ -19,14 +15,11 @@ from service.auditlog.export import (
     event_line,
     sign_checkpoint,
 )
+from service.tokens.signing import public_jwk
 
 TENANT = "t-acme"
 ISSUER = "https://agegate.test"
 IAT = 1_790_000_000
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 class Signer:
@@ -34,12 +27,8 @@ class Signer:
 
     def __init__(self, key: Ed25519PrivateKey | None = None) -> None:
         self.key = key or Ed25519PrivateKey.generate()
-        x = b64url(self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
-        # RFC 7638: the required members only, sorted, no whitespace.
-        members = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": x}, separators=(",", ":"))
-        self.kid = b64url(hashlib.sha256(members.encode("ascii")).digest())
-        self.jwk = {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": self.kid,
-                    "alg": "EdDSA", "use": "sig"}
+        self.jwk = public_jwk(self.key)
+        self.kid = self.jwk["kid"]
         self.jwks = {"keys": [self.jwk]}
 
 

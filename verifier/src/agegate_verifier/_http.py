@@ -7,6 +7,7 @@ honoured the way urllib honours them (CONNECT tunnels for https).
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 import urllib.request
 import zlib
@@ -36,6 +37,13 @@ def normalized_issuer(issuer: str) -> str:
         raise ValueError("issuer must be a URL string")
     origin(issuer)
     return issuer.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
@@ -68,7 +76,8 @@ class HttpFetcher:
     """``fetch(url) -> bytes`` for URLs on one origin, with a timeout and a size cap.
 
     Only http and https are spoken (the opener has no file, ftp or data handler), proxies
-    come from the environment at construction (``NO_PROXY`` exempts hosts), redirects may
+    come from the environment at construction (``NO_PROXY`` exempts hosts, loopback is
+    never proxied), redirects may
     not leave the origin, a body longer than ``max_bytes`` (also once gunzipped) is
     refused. ``https_only`` refuses plain http. Raises ``ValueError`` for a URL off the
     origin or an oversized body, ``OSError`` (``URLError``, ``HTTPError``, timeouts) for
@@ -84,8 +93,11 @@ class HttpFetcher:
         self._timeout = timeout
         self._max_bytes = max_bytes
         self._opener = urllib.request.OpenerDirector()
+        # Proxies from the environment (*_proxy, NO_PROXY); a loopback issuer is never proxied,
+        # since no proxy can reach this machine's loopback.
+        proxies = {} if _is_loopback(self._origin[1]) else None
         for handler in (
-            urllib.request.ProxyHandler(),  # reads *_proxy / NO_PROXY from the environment
+            urllib.request.ProxyHandler(proxies),
             urllib.request.HTTPHandler(),
             urllib.request.HTTPSHandler(context=ssl.create_default_context()),
             _SameOriginRedirects(self._origin),

@@ -28,7 +28,8 @@ class _Progress:
 
     def __init__(self, err: TextIO) -> None:
         self._err = err
-        self._started = self._shown = time.monotonic()
+        self._started = time.monotonic()
+        self._shown = float("-inf")
 
     def __call__(self, lines: int) -> None:
         now = time.monotonic()

@@ -50,7 +50,7 @@ def _set_low_bit(segment: str) -> str:
     return segment[:-1] + _ALPHABET[_ALPHABET.index(segment[-1]) | 1]
 
 
-def _catalogue(i: TestIssuer, c: dict[str, Any]) -> list[tuple[str, int, Callable[[], str], str]]:
+def _catalogue(i: TestIssuer, c: dict[str, Any], other: Ed25519PrivateKey) -> list[tuple[str, int, Callable[[], str], str]]:
     def signed(**header: Any) -> str:
         return i.sign(c, header={**i.header(), **header})
 
@@ -69,7 +69,7 @@ def _catalogue(i: TestIssuer, c: dict[str, Any]) -> list[tuple[str, int, Callabl
     h, p, s = i.sign(c).split(".")
     uri = c["status"]["status_list"]["uri"]
     now = int(i.clock())
-    stranger = TestIssuer(i.url, clock=i.clock)
+    stranger = TestIssuer(i.url, clock=i.clock, key=other)
     return [
         ("alg-none-empty-signature", 1, lambda: none("none", ""), "unsupported_algorithm"),
         ("alg-None-any-signature", 1, lambda: none("None", b64url_encode(b"x" * 64)), "unsupported_algorithm"),
@@ -80,7 +80,7 @@ def _catalogue(i: TestIssuer, c: dict[str, Any]) -> list[tuple[str, int, Callabl
         ("hs256-jwk-json", 2, lambda: hmac_keyed(json.dumps(i.jwk).encode()), "unsupported_algorithm"),
         ("hs256-empty-key", 2, lambda: hmac_keyed(b""), "unsupported_algorithm"),
         ("tampered-payload", 3, lambda: f"{h}.{json_segment({**c, 'age_bracket': 'adult'})}.{s}", "bad_signature"),
-        ("another-key-under-known-kid", 3, lambda: i.sign(c, key=Ed25519PrivateKey.generate()), "bad_signature"),
+        ("another-key-under-known-kid", 3, lambda: i.sign(c, key=other), "bad_signature"),
         ("unknown-kid", 3, lambda: stranger.sign(c, header=stranger.header()), "unknown_key"),
         ("kid-path-traversal", 3, lambda: signed(kid="../../etc/passwd"), "unknown_key"),
         ("kid-sql", 3, lambda: signed(kid="x' OR '1'='1"), "unknown_key"),
@@ -129,8 +129,15 @@ def _catalogue(i: TestIssuer, c: dict[str, Any]) -> list[tuple[str, int, Callabl
     ]
 
 
-def forged_tokens(issuer: TestIssuer, claims: dict[str, Any] | None = None) -> list[Forgery]:
+def forged_tokens(
+    issuer: TestIssuer, claims: dict[str, Any] | None = None, *, other_key: Ed25519PrivateKey | None = None
+) -> list[Forgery]:
     """Every forgery of ``claims`` (default: ``issuer.age_claims()``), signed where it can be
-    by ``issuer``'s key, with the reason an agegate verifier at ``issuer.clock()`` gives."""
+    by ``issuer``'s key, with the reason an agegate verifier at ``issuer.clock()`` gives.
+
+    ``other_key`` is the attacker's own key (default: a new one); pass a fixed key for
+    byte-identical output (Ed25519 signatures are deterministic).
+    """
     base = claims if claims is not None else issuer.age_claims()
-    return [Forgery(name, attack_class, make(), reason) for name, attack_class, make, reason in _catalogue(issuer, base)]
+    catalogue = _catalogue(issuer, base, other_key or Ed25519PrivateKey.generate())
+    return [Forgery(name, attack_class, make(), reason) for name, attack_class, make, reason in catalogue]

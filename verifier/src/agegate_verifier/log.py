@@ -111,6 +111,8 @@ class _Reader:
             raise ExportInvalid(seq, "bad_event", line_no, bad_event)
         if self.tenant is None:
             self.tenant = tenant
+            if self.since is not None and self.since.tenant != tenant:
+                raise ExportInvalid(seq, "tenant_mismatch", line_no, f"the kept checkpoint is of tenant {self.since.tenant!r}")
         elif tenant != self.tenant:
             raise ExportInvalid(seq, "tenant_mismatch", line_no, f"tenant is not {self.tenant!r}")
         if not hash_ok:
@@ -203,7 +205,7 @@ def verify_export(
     that exactly one checkpoint closes the export, that its seq/head/count are what was read,
     and that its JWS verifies with an Ed25519 key of ``jwks`` and signs the same values (and
     ``iss == issuer`` when given); with ``since``, that the export extends that checkpoint.
-    ``progress(lines_read)`` is called every few thousand lines.
+    ``progress(lines_read)`` is called every few thousand lines and once at the end.
 
     Raises :class:`ExportInvalid` at the first failure (see the module docstring for the seq
     it names), and :class:`JWKSInvalid` when ``jwks`` has no usable key.
@@ -227,6 +229,8 @@ def verify_export(
             raise ExportInvalid(reader.expected, record[1], line_no, record[2])
         if progress is not None and not line_no % _PROGRESS_EVERY:
             progress(line_no)
+    if progress is not None:
+        progress(line_no)
     if report is None:
         raise ExportInvalid(reader.last_seq, "missing_checkpoint", line_no + 1)
     return report
