@@ -85,6 +85,30 @@ def upgrade() -> None:
         click.echo(f"agegate: created the first signing key {kid}")
 
 
+@db.command()
+@click.argument("role")
+def grant(role: str) -> None:
+    """Grant the runtime ROLE exactly what the service needs (run as the schema's owner,
+    after every `agegate db upgrade`); the service then connects as ROLE."""
+    from sqlalchemy import create_engine
+
+    from service.store.roles import RoleRefused, grant_runtime_role
+
+    settings = _settings()
+    engine = create_engine(settings.database_url)
+    try:
+        with engine.begin() as connection:
+            statements = grant_runtime_role(connection, role)
+    except RoleRefused as error:
+        click.echo(f"agegate: {error}", err=True)
+        sys.exit(2)
+    finally:
+        engine.dispose()
+    for statement in statements:
+        click.echo(statement)
+    click.echo(f"agegate: {role} may now run the service; it cannot rewrite consents or the log")
+
+
 @main.group()
 def clients() -> None:
     """OAuth2 clients."""

@@ -20,6 +20,7 @@ from service.store import migrate
 from service.store.db import make_engine, transaction
 from service.store.transactions import run_in_transaction
 from service.tokens.keys import ensure_signing_key
+from tests.dbroles import runtime_role
 
 TEST_KEK = bytes(range(32))
 ISSUER = "https://agegate.test"
@@ -34,16 +35,28 @@ def _database_params() -> list[Any]:
 
 
 @pytest.fixture(scope="session", params=_database_params())
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+def owner_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The URL of the schema's owner, who runs the migrations."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('db') / 'agegate.db'}"
     return os.environ["AGEGATE_TEST_DATABASE_URL"]
 
 
 @pytest.fixture(scope="session")
+def database_url(owner_database_url: str) -> Iterator[str]:
+    """The URL the service connects with, after migrating as the owner: on Postgres a runtime
+    role granted what `agegate db grant` grants, as in production (CONTRACT §16)."""
+    migrate.upgrade(owner_database_url)
+    if owner_database_url.startswith("sqlite"):
+        yield owner_database_url
+        return
+    with runtime_role(owner_database_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
-    migrate.upgrade(database_url)
     yield engine
     engine.dispose()
 
@@ -52,6 +65,24 @@ def engine(database_url: str) -> Iterator[Engine]:
 def connection(engine: Engine) -> Iterator[Connection]:
     """A connection inside a transaction that is rolled back after the test."""
     with engine.connect() as conn:
+        outer = conn.begin()
+        yield conn
+        outer.rollback()
+
+
+@pytest.fixture(scope="session")
+def owner_engine(owner_database_url: str, database_url: str) -> Iterator[Engine]:
+    """The schema owner's engine (database_url first: it migrates), for tests of what only
+    the triggers, not the grants, stop."""
+    engine = make_engine(owner_database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def owner_connection(owner_engine: Engine) -> Iterator[Connection]:
+    """As `connection`, but as the schema's owner."""
+    with owner_engine.connect() as conn:
         outer = conn.begin()
         yield conn
         outer.rollback()

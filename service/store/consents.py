@@ -6,6 +6,7 @@ Every change appends its event to the tenant's consent log in the same transacti
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from service import events
 from service.domain.consent import ConsentStatus, ConsentTerms, Relationship, consent_status
-from service.store import audit_log, status
+from service.store import audit_log, locks, status
 from service.store.errors import Conflict, NotFound
 from service.store.models import Consent, ConsentEnding, Subject
 
@@ -100,20 +101,24 @@ def get(session: Session, tenant: str, consent_id: str, now: datetime) -> Consen
     return _record(*found[0], now)
 
 
-def _end(session: Session, consent: Consent, *, kind: str, at: datetime, reason: str | None, client_id: str | None, now: datetime) -> ConsentEnding:
+def _end(session: Session, consent: Consent, *, kind: str, at: datetime, reason: str | None, client_id: str | None) -> tuple[ConsentEnding, dict[str, Any] | None]:
+    """Add the consent's ending row; returns it with the event the caller appends to the log
+    (None for an erasure, which is logged once, naming every consent it ended).
+
+    The caller holds the consent's lock (level 2 of store/locks.py) and appends after all
+    its endings, so the log head (level 3) is taken last and once.
+    """
     ending = ConsentEnding(consent_id=consent.consent_id, kind=kind, reason=reason, ended_at=at, client_id=client_id)
     session.add(ending)
     session.flush()
-    if kind != "subject_erased":  # an erasure is logged once, naming every consent it ended
-        event = events.consent_event(kind, consent, occurred_at=at, client_id=client_id)
-        audit_log.append(session, consent.tenant, [event], now)
-    return ending
+    if kind == "subject_erased":
+        return ending, None
+    return ending, events.consent_event(kind, consent, occurred_at=at, client_id=client_id)
 
 
 def _revoke_child_tokens(session: Session, consent: Consent, now: datetime) -> None:
-    child = session.scalar(
-        select(Subject).where(Subject.tenant == consent.tenant, Subject.subject_ref == consent.child_ref).with_for_update()
-    )
+    """Revoke the tokens of the consent's child, whom the caller has locked (level 1)."""
+    child = locks.lock_subjects(session, consent.tenant, [consent.child_ref]).get(consent.child_ref)
     if child is not None:  # an erased child has no live tokens left
         status.revoke_subject_tokens(session, child, now)
 
@@ -126,15 +131,22 @@ def withdraw(
     Withdrawing an already withdrawn consent changes nothing and answers as before; a consent
     that has expired or whose subject was erased is a Conflict. Raises NotFound.
     """
-    # Lock the consent first: a concurrent withdrawal waits here and then sees the ending.
-    session.execute(select(Consent.consent_id).where(Consent.tenant == tenant, Consent.consent_id == consent_id).with_for_update())
+    child_ref = session.scalar(select(Consent.child_ref).where(Consent.tenant == tenant, Consent.consent_id == consent_id))
+    if child_ref is None:
+        raise NotFound("consent", consent_id)
+    # store/locks.py: the child (level 1), then the consent (level 2); a concurrent
+    # withdrawal or erasure waits here and then sees the ending.
+    locks.lock_subjects(session, tenant, [child_ref])
+    locks.lock_consents(session, [consent_id])
     record = get(session, tenant, consent_id, now)
     if record.ending is not None and record.ending.kind == "withdrawn":
         return record
     if record.status is not ConsentStatus.ACTIVE:
         raise Conflict("consent_ended", f"the consent has already ended ({record.status.value})")
-    ending = _end(session, record.consent, kind="withdrawn", at=now, reason=reason, client_id=client_id, now=now)
+    ending, event = _end(session, record.consent, kind="withdrawn", at=now, reason=reason, client_id=client_id)
+    assert event is not None
     _revoke_child_tokens(session, record.consent, now)
+    audit_log.append(session, tenant, [event], now)
     return _record(record.consent, ending, now)
 
 
@@ -172,37 +184,55 @@ def expire_due(session: Session, now: datetime, *, tenant: str | None = None, ch
     Returns how many it recorded.
     """
     query = (
-        select(Consent)
+        select(Consent.consent_id)
         .outerjoin(ConsentEnding, ConsentEnding.consent_id == Consent.consent_id)
         .where(ConsentEnding.consent_id.is_(None), Consent.expires_at.is_not(None), Consent.expires_at <= now)
-        .order_by(Consent.tenant, Consent.expires_at)
     )
     if tenant is not None:
         query = query.where(Consent.tenant == tenant)
     if child_ref is not None:
         query = query.where(Consent.child_ref == child_ref)
-    due = list(session.scalars(query))
-    for consent in due:
+    locked = locks.lock_consents(session, session.scalars(query))  # level 2
+    # a withdrawal may have ended one while we waited for its lock
+    ended = _ended_ids(session, [consent.consent_id for consent in locked])
+    logged: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for consent in sorted(locked, key=lambda c: (c.tenant, c.expires_at, c.consent_id)):
+        if consent.consent_id in ended:
+            continue
         assert consent.expires_at is not None
-        _end(session, consent, kind="expired", at=consent.expires_at, reason=None, client_id=None, now=now)
-    return len(due)
+        _, event = _end(session, consent, kind="expired", at=consent.expires_at, reason=None, client_id=None)
+        assert event is not None
+        logged[consent.tenant].append(event)
+    for each_tenant in sorted(logged):  # level 3, in tenant order
+        audit_log.append(session, each_tenant, logged[each_tenant], now)
+    return sum(len(tenant_events) for tenant_events in logged.values())
+
+
+def _ended_ids(session: Session, consent_ids: list[str]) -> set[str]:
+    if not consent_ids:
+        return set()
+    return set(session.scalars(select(ConsentEnding.consent_id).where(ConsentEnding.consent_id.in_(consent_ids))))
 
 
 def end_for_erased_subject(session: Session, *, tenant: str, subject_ref: str, client_id: str, now: datetime) -> int:
     """End the erased subject's active consents and log one `subject_erased` event naming them.
 
-    A guardian's erasure also revokes the children's tokens that relied on those consents.
-    Returns how many consents it ended.
+    A guardian's erasure also revokes the children's tokens that relied on those consents
+    (subjects.erase_subject has locked those children). Returns how many consents it ended.
     """
-    query = select(Consent).where(Consent.tenant == tenant, or_(Consent.child_ref == subject_ref, Consent.guardian_ref == subject_ref))
+    query = select(Consent.consent_id).where(
+        Consent.tenant == tenant, or_(Consent.child_ref == subject_ref, Consent.guardian_ref == subject_ref)
+    )
+    locked = locks.lock_consents(session, session.scalars(query))  # level 2
+    already_ended = _ended_ids(session, [consent.consent_id for consent in locked])
     ended: list[str] = []
-    for consent, ending in _with_endings(session, query.order_by(Consent.granted_at, Consent.consent_id)):
-        if _record(consent, ending, now).status is not ConsentStatus.ACTIVE:
+    for consent in sorted(locked, key=lambda c: (c.granted_at, c.consent_id)):
+        if consent.consent_id in already_ended or _record(consent, None, now).status is not ConsentStatus.ACTIVE:
             continue
-        _end(session, consent, kind="subject_erased", at=now, reason=None, client_id=client_id, now=now)
+        _end(session, consent, kind="subject_erased", at=now, reason=None, client_id=client_id)
         if consent.child_ref != subject_ref:
             _revoke_child_tokens(session, consent, now)
         ended.append(consent.consent_id)
     erased = events.subject_erased(tenant=tenant, subject_ref=subject_ref, consent_ids=ended, occurred_at=now, client_id=client_id)
-    audit_log.append(session, tenant, [erased], now)
+    audit_log.append(session, tenant, [erased], now)  # level 3
     return len(ended)

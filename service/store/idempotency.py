@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,4 +63,11 @@ def remember(session: Session, *, client_id: str, key: str, status_code: int, bo
     assert record is not None
     record.status_code = status_code
     record.response_body = json.dumps(body)
-    session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - KEEP_FOR))
+    # The sweep skips rows another transaction is sweeping: it never waits, so it cannot
+    # close a deadlock cycle with a writer of another tenant (store/locks.py).
+    stale = (
+        select(IdempotencyRecord.client_id, IdempotencyRecord.key)
+        .where(IdempotencyRecord.created_at < now - KEEP_FOR)
+        .with_for_update(skip_locked=True)
+    )
+    session.execute(delete(IdempotencyRecord).where(tuple_(IdempotencyRecord.client_id, IdempotencyRecord.key).in_(stale)))

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from service.domain.evidence import Assurance
 from service.kek import KeyEncryptionKey
-from service.store import status
+from service.store import locks, status
 from service.store.errors import Conflict, NotFound
 from service.store.models import Subject
 
@@ -55,13 +55,12 @@ def get_subject(session: Session, tenant: str, subject_ref: str, *, for_update: 
 
 
 def get_subjects(session: Session, tenant: str, *subject_refs: str) -> list[Subject]:
-    """The tenant's subjects, in the order asked, in one query; raises NotFound for the first missing."""
-    found = {
-        subject.subject_ref: subject
-        for subject in session.scalars(
-            select(Subject).where(Subject.tenant == tenant, Subject.subject_ref.in_(set(subject_refs)))
-        )
-    }
+    """The tenant's subjects, in the order asked; raises NotFound for the first missing.
+
+    They stay locked FOR SHARE until commit (lock level 1, see store/locks.py): what the
+    caller decides from them cannot be undone by a concurrent erasure or re-verification.
+    """
+    found = locks.lock_subjects(session, tenant, subject_refs, share=True)
     for ref in subject_refs:
         if ref not in found:
             raise NotFound("subject", ref)
@@ -165,8 +164,12 @@ def erase_subject(session: Session, tenant: str, subject_ref: str, now: datetime
     """Revoke the subject's tokens and delete its row (birth date, ID hash); raises NotFound.
 
     Returns the deleted row (detached) so the caller can log what happened to its consents.
+    Locks, at level 1 (store/locks.py), the subject and the children relying on its consents,
+    which consents.end_for_erased_subject goes on to revoke.
     """
-    subject = get_subject(session, tenant, subject_ref, for_update=True)
+    subject = locks.lock_for_erasure(session, tenant, subject_ref).get(subject_ref)
+    if subject is None:
+        raise NotFound("subject", subject_ref)
     status.revoke_subject_tokens(session, subject, now, reissue=False)
     session.execute(delete(Subject).where(Subject.id == subject.id))
     return subject

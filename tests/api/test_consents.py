@@ -182,6 +182,15 @@ def test_the_same_idempotency_key_with_another_body_is_409(http, auth, family) -
     assert response.get_json()["code"] == "idempotency_key_reused"
 
 
+def test_idempotency_keys_older_than_48_hours_are_swept_by_a_later_write(http, auth, family, clock) -> None:  # type: ignore[no-untyped-def]
+    first = grant(http, auth, headers={"Idempotency-Key": "k-old"})
+    clock.advance(hours=49)
+    grant(http, auth, headers={"Idempotency-Key": "k-new"}, evidence_ref="ev-2")  # its write sweeps k-old
+    again = grant(http, auth, headers={"Idempotency-Key": "k-old"})
+    assert again.status_code == 201
+    assert again.get_json()["consent_id"] != first.get_json()["consent_id"]  # a new write, not a replay
+
+
 def test_idempotency_keys_are_per_client(http, api, auth, family) -> None:  # type: ignore[no-untyped-def]
     other_client = api.bearer(*ALL_SCOPES)
     grant(http, auth, headers={"Idempotency-Key": "k-1"})

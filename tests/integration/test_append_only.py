@@ -1,5 +1,7 @@
 """The consent tables are append-only in the database itself (migration 0001's triggers):
-not even the service's own connection can rewrite or remove history."""
+not even the schema's owner can rewrite or remove history without first disabling them.
+The runtime role the service connects as is refused earlier, by its grants
+(tests/integration/test_db_roles.py)."""
 
 from __future__ import annotations
 
@@ -77,73 +79,73 @@ def assert_refused(connection: Connection, statement: Any, params: dict[str, Any
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
-def test_an_update_of_a_row_is_refused(connection: Connection, name: str) -> None:
+def test_an_update_of_a_row_is_refused(owner_connection: Connection, name: str) -> None:
     table = TABLES[name]
-    keys = seed(connection)
-    before = snapshot(connection, table, keys)
+    keys = seed(owner_connection)
+    before = snapshot(owner_connection, table, keys)
     assert len(before) == 1
-    assert_refused(connection, update(table).where(where(table, keys)).values(**changes(table)))
-    assert snapshot(connection, table, keys) == before
+    assert_refused(owner_connection, update(table).where(where(table, keys)).values(**changes(table)))
+    assert snapshot(owner_connection, table, keys) == before
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
-def test_a_delete_of_a_row_is_refused(connection: Connection, name: str) -> None:
+def test_a_delete_of_a_row_is_refused(owner_connection: Connection, name: str) -> None:
     table = TABLES[name]
-    keys = seed(connection)
-    before = snapshot(connection, table, keys)
-    assert_refused(connection, delete(table).where(where(table, keys)))
-    assert snapshot(connection, table, keys) == before
+    keys = seed(owner_connection)
+    before = snapshot(owner_connection, table, keys)
+    assert_refused(owner_connection, delete(table).where(where(table, keys)))
+    assert snapshot(owner_connection, table, keys) == before
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
-def test_a_delete_of_the_whole_table_is_refused(connection: Connection, name: str) -> None:
+def test_a_delete_of_the_whole_table_is_refused(owner_connection: Connection, name: str) -> None:
     table = TABLES[name]
-    seed(connection)
-    count = connection.scalar(select(func.count()).select_from(table))
-    assert_refused(connection, delete(table))
-    assert connection.scalar(select(func.count()).select_from(table)) == count
+    seed(owner_connection)
+    count = owner_connection.scalar(select(func.count()).select_from(table))
+    assert_refused(owner_connection, delete(table))
+    assert owner_connection.scalar(select(func.count()).select_from(table)) == count
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
-def test_an_update_through_raw_sql_is_refused(connection: Connection, name: str) -> None:
+def test_an_update_through_raw_sql_is_refused(owner_connection: Connection, name: str) -> None:
     table = TABLES[name]
-    keys = seed(connection)
+    keys = seed(owner_connection)
     column = next(iter(changes(table)))
     key_sql = "tenant = :tenant AND seq = 1" if name == "consent_log" else "consent_id = :consent_id"
     params = {"tenant": keys["tenant"]} if name == "consent_log" else {"consent_id": keys["consent_id"]}
-    assert_refused(connection, text(f"UPDATE {name} SET {column} = {column} WHERE {key_sql}"), params)
+    assert_refused(owner_connection, text(f"UPDATE {name} SET {column} = {column} WHERE {key_sql}"), params)
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
-def test_truncate_is_refused_on_postgres(connection: Connection, name: str) -> None:
-    if connection.dialect.name != "postgresql":
+def test_truncate_is_refused_on_postgres(owner_connection: Connection, name: str) -> None:
+    if owner_connection.dialect.name != "postgresql":
         pytest.skip("SQLite has no TRUNCATE; DELETE without WHERE is covered above")
-    seed(connection)
-    assert_refused(connection, text(f"TRUNCATE {name} CASCADE"))
+    seed(owner_connection)
+    assert_refused(owner_connection, text(f"TRUNCATE {name} CASCADE"))
 
 
-def test_appending_is_still_allowed(connection: Connection) -> None:
-    keys = seed(connection)
+def test_appending_is_still_allowed(owner_connection: Connection) -> None:
+    keys = seed(owner_connection)
     tenant = keys["tenant"]
-    first = connection.execute(select(ConsentLogEntry.__table__.c.hash).where(ConsentLogEntry.__table__.c.tenant == tenant)).scalar_one()
+    first = owner_connection.execute(select(ConsentLogEntry.__table__.c.hash).where(ConsentLogEntry.__table__.c.tenant == tenant)).scalar_one()
     event = {"type": "withdrawn", "consent_id": keys["consent_id"], "tenant": tenant}
-    connection.execute(
+    owner_connection.execute(
         insert(ConsentLogEntry.__table__).values(
             tenant=tenant, seq=2, event=canonical(event).decode(), prev=first, hash=link_hash(first, event), recorded_at=AT
         )
     )
-    seqs = connection.scalars(
+    seqs = owner_connection.scalars(
         select(ConsentLogEntry.__table__.c.seq).where(ConsentLogEntry.__table__.c.tenant == tenant).order_by(ConsentLogEntry.__table__.c.seq)
     ).all()
     assert seqs == [1, 2]
 
 
-def test_the_log_head_is_not_append_only_because_it_moves(connection: Connection) -> None:
+def test_the_log_head_is_not_append_only_because_it_moves(owner_connection: Connection) -> None:
     """consent_log_heads is the one mutable row per tenant; the chain itself stays immutable."""
     from service.store.models import LogHead
 
     heads = LogHead.__table__
     tenant = f"append-only-{uuid.uuid4().hex[:8]}"
-    connection.execute(insert(heads).values(tenant=tenant, seq=0, hash=GENESIS, recorded_at=None))
-    connection.execute(update(heads).where(heads.c.tenant == tenant).values(seq=1, hash="a" * 64, recorded_at=AT))
-    assert connection.execute(select(heads.c.seq).where(heads.c.tenant == tenant)).scalar_one() == 1
+    owner_connection.execute(insert(heads).values(tenant=tenant, seq=0, hash=GENESIS, recorded_at=None))
+    owner_connection.execute(update(heads).where(heads.c.tenant == tenant).values(seq=1, hash="a" * 64, recorded_at=AT))
+    assert owner_connection.execute(select(heads.c.seq).where(heads.c.tenant == tenant)).scalar_one() == 1

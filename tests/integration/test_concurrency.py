@@ -23,6 +23,7 @@ from service.store import migrate
 from service.store.db import transaction
 from service.store.models import Consent, ConsentLogEntry, IdempotencyRecord, LogHead
 from tests.conftest import ISSUER
+from tests.dbroles import runtime_role
 from tests.integration.conftest import (
     CHILD_BIRTH_DATE,
     GUARDIAN_RESIDENT_ID,
@@ -56,20 +57,21 @@ class Service:
 
 @pytest.fixture(scope="module")
 def service(postgres_databases: PostgresDatabases) -> Iterator[Service]:
-    url = postgres_databases.create("agegate_it_conc")
-    migrate.upgrade(url)
-    app = create_app(settings_for(url))
-    http = app.test_client()
-    auth = {}
-    for tenant in TENANTS:
-        auth[tenant] = bearer_for(http, *make_client(url, "subjects:write", "consent:write", "consent:read", tenant=tenant))
-        register(http, auth[tenant], "child", method="self_declared", birth_date=CHILD_BIRTH_DATE)
-        register(http, auth[tenant], "parent", method="resident_id", resident_id=GUARDIAN_RESIDENT_ID)
-    regulator = bearer_for(http, *make_client(url, "audit:export", tenant="regulator"))
-    try:
-        yield Service(app, url, auth, regulator)
-    finally:
-        app.extensions["agegate"].engine.dispose()
+    owner_url = postgres_databases.create("agegate_it_conc")
+    migrate.upgrade(owner_url)
+    with runtime_role(owner_url) as url:  # the service connects as the runtime role
+        app = create_app(settings_for(url))
+        http = app.test_client()
+        auth = {}
+        for tenant in TENANTS:
+            auth[tenant] = bearer_for(http, *make_client(url, "subjects:write", "consent:write", "consent:read", tenant=tenant))
+            register(http, auth[tenant], "child", method="self_declared", birth_date=CHILD_BIRTH_DATE)
+            register(http, auth[tenant], "parent", method="resident_id", resident_id=GUARDIAN_RESIDENT_ID)
+        regulator = bearer_for(http, *make_client(url, "audit:export", tenant="regulator"))
+        try:
+            yield Service(app, url, auth, regulator)
+        finally:
+            app.extensions["agegate"].engine.dispose()
 
 
 def all_at_once(count: int, work: Callable[[int], T]) -> list[T]:
