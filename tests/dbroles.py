@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from service.store.roles import grant_runtime_role
 
@@ -22,7 +23,8 @@ def runtime_role(owner_url: str) -> Iterator[str]:
     """
     url = make_url(owner_url)
     role = f"agegate_rt_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    # no pool: a connection kept across a test that restarts the server would be dead
+    admin = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool, connect_args={"connect_timeout": 5})
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
