@@ -15,7 +15,7 @@ from service.attestation import InvalidAttestation
 from service.domain import errors as domain
 from service.kek import Undecryptable
 from service.store.db import DatabaseUnavailable
-from service.store.errors import Conflict, NotFound
+from service.store.errors import Conflict, DeadlockRetriedOut, NotFound
 
 log = logging.getLogger("agegate.api")
 
@@ -92,6 +92,11 @@ def _any(error: Exception) -> Response:
         if isinstance(error, error_type):
             detail = "a concurrent request changed the same record; retry" if isinstance(error, IntegrityError) else str(error)
             return problem(status, slug, title, detail, **_facts(error))
+    if isinstance(error, DeadlockRetriedOut):
+        log.warning("deadlock_retried_out: %s", error)
+        response = problem(503, "deadlock_retried_out", "Deadlock", f"{error}; nothing was written, retry")
+        response.headers["Retry-After"] = "1"
+        return response
     if isinstance(error, (DatabaseUnavailable, OperationalError, PoolTimeout)) or (
         isinstance(error, DBAPIError) and error.connection_invalidated
     ):

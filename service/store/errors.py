@@ -21,3 +21,12 @@ class Conflict(StoreError):
         super().__init__(detail)
         self.code = code
         self.detail = detail
+
+
+class DeadlockRetriedOut(StoreError):
+    """The database aborted the transaction (deadlock or serialization failure) on every
+    one of `attempts` tries; nothing was written."""
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(f"the database aborted the transaction {attempts} times to break a deadlock")
+        self.attempts = attempts
