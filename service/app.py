@@ -67,7 +67,7 @@ def build_runtime(
         reads = reads or make_read_sessionmaker(engine)
     reads = reads or sessions
     kek = KeyEncryptionKey(settings.kek)
-    keyring = Keyring(sessions, kek, clock)
+    keyring = Keyring(reads, kek, clock)
     return Runtime(
         settings=settings,
         engine=engine,

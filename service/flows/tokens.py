@@ -28,9 +28,7 @@ def issue_token(session: Session, deps: Deps, request: TokenRequest) -> IssuedTo
 
     Run it in a read transaction: it writes nothing.
     """
-    # The keyring may refresh from the database in a session of its own: take it before
-    # this session's first query, so on SQLite the two never wait for each other's lock.
-    signing = deps.keyring.snapshot()
+    signing = deps.keyring.snapshot()  # refreshes (every few seconds) in a read session of its own
     now = deps.clock()
     facts = token_facts(session, request.tenant, request.subject_ref, now)
     list_id, idx = status_store.position(facts.status_slot)

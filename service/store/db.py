@@ -83,20 +83,25 @@ def _fix_sqlite_transactions(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(conn):  # type: ignore[no-untyped-def]
         # IMMEDIATE takes the write lock up front: two writers never deadlock upgrading a read lock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read sessions begin DEFERRED: under WAL they read beside a writer instead of queueing
+        # behind it (a keyring refresh inside another session's write would otherwise wait).
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READS_ONLY) else "BEGIN IMMEDIATE")
 
 
 def make_sessionmaker(bind: object) -> sessionmaker[Session]:
     return sessionmaker(bind=bind, expire_on_commit=False)  # type: ignore[call-overload]
 
 
+_READS_ONLY = "agegate_reads_only"
+
+
 def make_read_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """Sessions for single-statement reads: on Postgres in autocommit, which saves the BEGIN
-    and COMMIT round trips (one statement is consistent on its own). SQLite keeps its
-    ordinary sessions, since its begin hook is what takes the lock."""
+    """Sessions for reads that write nothing: on Postgres in autocommit, which saves the BEGIN
+    and COMMIT round trips (each statement is consistent on its own); on SQLite in DEFERRED
+    transactions, which take no write lock."""
     if engine.dialect.name == "postgresql":
         return make_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
-    return make_sessionmaker(engine)
+    return make_sessionmaker(engine.execution_options(**{_READS_ONLY: True}))
 
 
 @contextmanager
