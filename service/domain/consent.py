@@ -44,6 +44,16 @@ class ConsentTerms:
     notice_version: str
     expires_at: datetime | None = None
 
+    def __post_init__(self) -> None:
+        # Entry points hand over what they parsed: "parent" and a list are accepted and kept
+        # as Relationship and tuple, so equal terms compare and hash equal. An unknown
+        # relationship raises ValueError; a naive expiry too (it would be read in UTC by one
+        # database and in local time by another).
+        object.__setattr__(self, "relationship", Relationship(self.relationship))
+        object.__setattr__(self, "scopes", tuple(self.scopes))
+        if self.expires_at is not None and self.expires_at.utcoffset() is None:
+            raise ValueError("expires_at must be a timezone-aware datetime")
+
     def described(self) -> dict[str, object]:
         """The terms as JSON shows them, but for `expires_at` (an instant, which each caller spells)."""
         values = {field.name: getattr(self, field.name) for field in fields(self) if field.name != "expires_at"}

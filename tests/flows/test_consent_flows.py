@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from service.auditlog.chain import GENESIS, check_event, link_hash
+from service.domain.consent import Relationship
 from service.domain.errors import BannedCategory, ConsentNotAllowed
 from service.flows.consents import (
     ConsentDecline,
@@ -149,3 +150,11 @@ def test_an_idempotency_key_replays_the_first_answer_and_refuses_another_request
     other = IdempotencyKey(CLIENT, "signup-42", "hash-of-another-request")
     with pytest.raises(Conflict):
         run_in_transaction(family.sessions, lambda session: once(session, family.deps, other, lambda: Answer({}, 201)))
+
+
+def test_terms_take_what_an_entry_point_parsed_and_refuse_what_no_consent_can_say() -> None:
+    assert terms(relationship="legal_guardian", scopes=["companion"]) == terms("companion", relationship=Relationship.LEGAL_GUARDIAN)
+    with pytest.raises(ValueError):
+        terms(relationship="uncle")
+    with pytest.raises(ValueError):
+        terms(expires_at=datetime(2030, 1, 1))
