@@ -49,7 +49,33 @@ def serve(host: str, port: int) -> None:
     except ConfigError as error:
         click.echo(f"agegate: {error}", err=True)
         sys.exit(2)
-    create_app(settings).run(host=host, port=port, threaded=True)
+    from service.worker import build_worker, start_in_background
+
+    app = create_app(settings)
+    start_in_background(build_worker(settings, concurrency=4))  # development: webhooks in this process
+    app.run(host=host, port=port, threaded=True)
+
+
+@main.command()
+@click.option("--concurrency", default=16, show_default=True, type=click.IntRange(1, 256), help="deliveries in flight at once")
+@click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 10.0), help="seconds per attempt")
+def worker(concurrency: int, timeout: float) -> None:
+    """Deliver webhooks and run scheduled steps (bracket changes, expiries) until SIGTERM/SIGINT."""
+    import signal
+    import threading
+
+    from service.app import checked_settings
+    from service.worker import build_worker
+
+    try:
+        settings = checked_settings()
+    except ConfigError as error:
+        click.echo(f"agegate: {error}", err=True)
+        sys.exit(2)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    build_worker(settings, concurrency=concurrency, timeout=timeout).run(stop)
 
 
 @main.group()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -43,6 +44,9 @@ class Settings:
     attesters: Mapping[str, str] = field(default_factory=dict)
     database_wait: float = 10.0
     using_development_kek: bool = True
+    # Whether webhook URLs may point at loopback, private or link-local addresses (and use
+    # plain http): on only for development, where the receiver runs on the same machine.
+    webhook_allow_private: bool = False
 
     def __repr__(self) -> str:
         return (
@@ -56,6 +60,7 @@ class Settings:
         """Build Settings from AGEGATE_* variables; raises ConfigError naming the bad one."""
         env = os.environ if env is None else env
         kek_text = env.get("AGEGATE_KEK")
+        issuer = _issuer(env.get("AGEGATE_ISSUER", DEFAULT_ISSUER))
         if kek_text is None:
             log.warning(
                 "AGEGATE_KEK is not set: using the PUBLIC development key. Signing keys and "
@@ -63,13 +68,14 @@ class Settings:
             )
         return cls(
             database_url=_database_url(env.get("AGEGATE_DATABASE_URL", DEFAULT_DATABASE_URL)),
-            issuer=_issuer(env.get("AGEGATE_ISSUER", DEFAULT_ISSUER)),
+            issuer=issuer,
             kek=DEVELOPMENT_KEK if kek_text is None else _kek(kek_text),
             timezone=_timezone(env.get("AGEGATE_TIMEZONE", "Asia/Shanghai")),
             token_ttl=_seconds("AGEGATE_TOKEN_TTL", env.get("AGEGATE_TOKEN_TTL", "3600"), MAX_TOKEN_TTL),
             status_ttl=_seconds("AGEGATE_STATUS_TTL", env.get("AGEGATE_STATUS_TTL", "60"), 3600),
             attesters=_attesters(env.get("AGEGATE_ATTESTERS", "{}")),
             using_development_kek=kek_text is None,
+            webhook_allow_private=_webhook_allow_private(env.get("AGEGATE_WEBHOOK_ALLOW_PRIVATE"), issuer),
         )
 
 
@@ -97,6 +103,18 @@ def _issuer(value: str) -> str:
     if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query or parts.fragment:
         raise ConfigError("AGEGATE_ISSUER: expected an http(s) URL without query or fragment")
     return value.rstrip("/")
+
+
+def _webhook_allow_private(value: str | None, issuer: str) -> bool:
+    if value is None:  # development default: an issuer on this machine means a laptop
+        host = urlsplit(issuer).hostname or ""
+        try:
+            return host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+    if value not in ("0", "1"):
+        raise ConfigError("AGEGATE_WEBHOOK_ALLOW_PRIVATE: expected 0 or 1")
+    return value == "1"
 
 
 def _kek(value: str) -> bytes:

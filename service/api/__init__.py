@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from service.api import audit, auth, consents, ops, subjects, tokens
+    from service.api import audit, auth, consents, deletions, ops, subjects, tokens, webhooks
 
     for blueprint in (
         auth.oauth_blueprint,
@@ -15,5 +15,7 @@ def register_blueprints(app: Flask) -> None:
         tokens.blueprint,
         consents.blueprint,
         audit.blueprint,
+        webhooks.blueprint,
+        deletions.blueprint,
     ):
         app.register_blueprint(blueprint)

@@ -21,6 +21,7 @@ SCOPES = frozenset(
         "consent:write",
         "consent:read",
         "audit:export",
+        "webhooks:manage",
     }
 )
 

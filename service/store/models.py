@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.store.base import Base, UTCDateTime
@@ -168,3 +168,106 @@ class LogHead(Base):
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookSubscription(Base):
+    """Where a tenant wants its events sent. The secret signs, so it is encrypted, not hashed."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[str] = mapped_column(String(1000))  # space-separated webhook types
+    # AES-GCM ciphertext of the whsec_ secret under the KEK, bound to the subscription id
+    secret_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    # The last log seq of the tenant that fan-out has considered for this subscription:
+    # everything up to it has a delivery row (if subscribed), nothing after it has one yet.
+    cursor_seq: Mapped[int] = mapped_column(Integer)
+    # Set by a replay: deliveries fanned out up to this seq are marked as replays.
+    replay_until_seq: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))  # active | failing
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    client_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookDelivery(Base):
+    """One event (or test ping) owed to one subscription, until delivered or given up."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+        Index("ix_webhook_deliveries_subscription_id_id", "subscription_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("webhook_subscriptions.id"))
+    tenant: Mapped[str] = mapped_column(String(128))
+    seq: Mapped[int] = mapped_column(Integer)  # the log seq; 0 for a test ping
+    event_type: Mapped[str] = mapped_column(String(64))  # the webhook type
+    message_id: Mapped[str] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(String(10))  # live | replay | test
+    state: Mapped[str] = mapped_column(String(10))  # pending | delivered | failed | cancelled
+    attempts: Mapped[int] = mapped_column(Integer)
+    # When pending: due time; while a worker holds it, the end of that worker's lease.
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claim: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    first_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookAttempt(Base):
+    """One HTTP attempt of a delivery: what came back, how long it took, what went wrong."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(200))
+    # At most 256 characters of the receiver's answer: enough to debug, too little to hoard.
+    response_prefix: Mapped[str | None] = mapped_column(String(256))
+
+
+class Deletion(Base):
+    """A deletion the app owes (Art. 20 of the children's PI Provisions), until acknowledged."""
+
+    __tablename__ = "deletions"
+    __table_args__ = (Index("ix_deletions_tenant_due_by", "tenant", "due_by"),)
+
+    deletion_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    child_ref: Mapped[str] = mapped_column(String(128))
+    cause: Mapped[str] = mapped_column(String(20))
+    consent_id: Mapped[str | None] = mapped_column(String(36))
+    required_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_by: Mapped[datetime] = mapped_column(UTCDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class BracketChangeEmitted(Base):
+    """That one subject's bracket change was logged, so no worker logs it twice.
+
+    The key is a keyed hash of (tenant, subject_ref, new bracket, instant): a reader of the
+    table learns how many changes happened, never whose or on which day.
+    """
+
+    __tablename__ = "bracket_changes_emitted"
+
+    marker: Mapped[str] = mapped_column(String(64), primary_key=True)
+    emitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BracketScanDay(Base):
+    """A civil day (service time zone) whose 00:00 bracket changes have all been logged."""
+
+    __tablename__ = "bracket_scan_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -296,6 +296,7 @@ COMMANDS = [
     pytest.param(["keys", "rotate"], id="keys-rotate"),
     pytest.param(["consents", "expire"], id="consents-expire"),
     pytest.param(["serve", "--port", "1"], id="serve"),
+    pytest.param(["worker"], id="worker"),
 ]
 
 

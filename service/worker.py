@@ -1,0 +1,223 @@
+"""`agegate worker`: delivers webhooks and runs the service's scheduled steps.
+
+One loop keeps up to ``concurrency`` deliveries in flight on a thread pool. Each turn it
+records what finished (one transaction), then fans out new log entries and claims as many
+due deliveries as there are free slots (one transaction), and hands them to the pool; the
+HTTP happens outside any transaction. Scheduled steps (bracket changes, consent expiry) run
+between turns at their own interval. Everything the loop knows lives in the database, so a
+restarted worker carries on where the last one stopped, and several can run at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import Settings
+from service.delivery import TIMEOUT_SECONDS, Sender
+from service.events.catalogue import timestamp
+from service.events.outcome import Outcome
+from service.events.payloads import encode, payload, ping_payload
+from service.events.retry import Backoff
+from service.events.signing import headers
+from service.kek import KeyEncryptionKey, Undecryptable
+from service.store import webhook_queue
+from service.store.db import transaction
+from service.store.webhooks import open_secret
+
+log = logging.getLogger("agegate.worker")
+
+
+@dataclass(frozen=True)
+class ScheduledStep:
+    """A step the worker runs every ``every``; it frames its own transactions."""
+
+    name: str
+    every: timedelta
+    run: Callable[[datetime], int]
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        kek: KeyEncryptionKey,
+        sender: Sender,
+        clock: Callable[[], datetime],
+        backoff: Backoff = Backoff(),
+        concurrency: int = 16,
+        idle_wait: float = 0.2,
+        rand: Callable[[], float] = random.random,
+        steps: Sequence[ScheduledStep] = (),
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.sessions = sessions
+        self.kek = kek
+        self.sender = sender
+        self.clock = clock
+        self.backoff = backoff
+        self.concurrency = concurrency
+        self.idle_wait = idle_wait
+        self.rand = rand
+        self.steps = steps
+        # A claim outlives the longest attempt, so no other worker takes a delivery in flight.
+        self.lease = timedelta(seconds=sender.timeout + max(1.0, sender.timeout / 2))
+        self._secrets: dict[str, str] = {}
+        self._next_step_at: dict[str, datetime] = {}
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="agegate-webhook")
+        self._in_flight: dict[Future[Outcome], tuple[webhook_queue.Claimed, datetime]] = {}
+
+    def turn(self) -> int:
+        """Record finished attempts, start new ones; returns how many it started."""
+        self._record_finished()
+        free = self.concurrency - len(self._in_flight)
+        if free <= 0:
+            return 0
+        now = self.clock()
+        with transaction(self.sessions) as session:
+            webhook_queue.fan_out(session, now)
+            claimed = webhook_queue.claim_due(session, now, limit=free, lease=self.lease)
+        for item in claimed:
+            self._in_flight[self._pool.submit(self._send, item)] = (item, self.clock())
+        return len(claimed)
+
+    def drain(self) -> None:
+        """Wait for every attempt in flight and record it."""
+        wait(list(self._in_flight))
+        self._record_finished()
+
+    def run(self, stop: threading.Event) -> None:
+        """Deliver and run scheduled steps until ``stop`` is set, then finish what is in flight."""
+        log.info("webhook worker started (up to %d deliveries at once)", self.concurrency)
+        try:
+            while not stop.is_set():
+                try:
+                    started = self.turn()
+                    self._run_steps()
+                except Exception:  # noqa: BLE001 - a database outage must not end the worker
+                    log.exception("worker turn failed; retrying")
+                    stop.wait(1.0)
+                    continue
+                if started == 0:
+                    if self._in_flight:
+                        wait(list(self._in_flight), timeout=self.idle_wait, return_when=FIRST_COMPLETED)
+                    else:
+                        stop.wait(self.idle_wait)
+        finally:
+            self.drain()
+            self._pool.shutdown()
+            log.info("webhook worker stopped")
+
+    def run_until_idle(self, timeout: float = 30.0) -> None:
+        """Turn until nothing is due or in flight (tests and `agegate worker --once`)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.turn() == 0 and not self._in_flight:
+                return
+            if self._in_flight:
+                wait(list(self._in_flight), timeout=0.05, return_when=FIRST_COMPLETED)
+        raise TimeoutError("deliveries still due after the timeout")
+
+    def run_steps(self) -> None:
+        """Run every scheduled step now, whatever its interval."""
+        self._next_step_at.clear()
+        self._run_steps()
+
+    def _run_steps(self) -> None:
+        now = self.clock()
+        for step in self.steps:
+            if self._next_step_at.get(step.name, now) <= now:
+                count = step.run(now)
+                if count:
+                    log.info("%s: %d", step.name, count)
+                self._next_step_at[step.name] = now + step.every
+
+    def _record_finished(self) -> None:
+        done = [future for future in self._in_flight if future.done()]
+        if not done:
+            return
+        results = [(*self._in_flight.pop(future), future.result()) for future in done]
+        with transaction(self.sessions) as session:
+            webhook_queue.record_outcomes(
+                session,
+                [(item, outcome, at) for item, at, outcome in results],
+                backoff=self.backoff,
+                rand=self.rand,
+            )
+        for item, _at, outcome in results:
+            log.info(
+                "webhook %s seq=%d to %s: %s in %d ms%s",
+                item.message_id,
+                item.seq,
+                item.subscription_id,
+                outcome.status if outcome.status is not None else "no answer",
+                outcome.latency_ms,
+                "" if outcome.delivered else f" ({outcome.error}; attempt {item.attempts + 1})",
+            )
+
+    def _secret(self, item: webhook_queue.Claimed) -> str:
+        secret = self._secrets.get(item.subscription_id)
+        if secret is None:
+            secret = self._secrets[item.subscription_id] = open_secret(self.kek, item.subscription_id, item.secret_enc)
+        return secret
+
+    def _send(self, item: webhook_queue.Claimed) -> Outcome:
+        try:
+            if item.event is None:
+                body = ping_payload(item.tenant, timestamp(item.created_at), item.subscription_id)
+            else:
+                body = payload(item.seq, json.loads(item.event))
+            raw = encode(body)
+            signed = headers(self._secret(item), item.message_id, int(self.clock().timestamp()), raw)
+        except (ValueError, KeyError, Undecryptable) as e:  # a body we must not or cannot send
+            return Outcome(None, 0, f"not sent: {type(e).__name__}: {e}"[:200])
+        try:
+            return self.sender.post(item.url, raw, signed)
+        except Exception as e:  # noqa: BLE001 - one odd receiver must not stop the others
+            return Outcome(None, 0, f"{type(e).__name__}: {e}"[:200])
+
+
+def expire_consents_step(sessions: sessionmaker[Session]) -> ScheduledStep:
+    """Consents past ``expires_at`` get their ``expired`` event (and webhook) within a minute."""
+    from service.store import consents as consent_store
+
+    def run(now: datetime) -> int:
+        with transaction(sessions) as session:
+            return consent_store.expire_due(session, now)
+
+    return ScheduledStep("consents expired", timedelta(minutes=1), run)
+
+
+def build_worker(
+    settings: Settings, *, concurrency: int = 16, timeout: float = TIMEOUT_SECONDS, clock: Callable[[], datetime] | None = None
+) -> Worker:
+    """A worker with its own engine, as `agegate worker` and `agegate serve` run it."""
+    from service.store.db import make_engine, make_sessionmaker
+
+    sessions = make_sessionmaker(make_engine(settings.database_url, pool_size=2))
+    return Worker(
+        sessions=sessions,
+        kek=KeyEncryptionKey(settings.kek),
+        sender=Sender(allow_private=settings.webhook_allow_private, timeout=timeout),
+        clock=clock or (lambda: datetime.now(timezone.utc)),
+        concurrency=concurrency,
+        steps=(expire_consents_step(sessions),),
+    )
+
+
+def start_in_background(worker: Worker) -> threading.Event:
+    """Run ``worker`` on a daemon thread (development: `agegate serve`); set the event to stop it."""
+    stop = threading.Event()
+    threading.Thread(target=worker.run, args=(stop,), name="agegate-worker", daemon=True).start()
+    return stop
