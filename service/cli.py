@@ -49,10 +49,11 @@ def serve(host: str, port: int) -> None:
     except ConfigError as error:
         click.echo(f"agegate: {error}", err=True)
         sys.exit(2)
+    from service.app import build_runtime
     from service.worker import build_worker, start_in_background
 
     app = create_app(settings)
-    start_in_background(build_worker(settings, concurrency=4))  # development: webhooks in this process
+    start_in_background(build_worker(build_runtime(settings), concurrency=4))  # development: webhooks in this process
     app.run(host=host, port=port, threaded=True)
 
 
@@ -64,7 +65,7 @@ def worker(concurrency: int, timeout: float) -> None:
     import signal
     import threading
 
-    from service.app import checked_settings
+    from service.app import build_runtime, checked_settings
     from service.worker import build_worker
 
     try:
@@ -75,7 +76,7 @@ def worker(concurrency: int, timeout: float) -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    build_worker(settings, concurrency=concurrency, timeout=timeout).run(stop)
+    build_worker(build_runtime(settings), concurrency=concurrency, timeout=timeout).run(stop)
 
 
 @main.group()

@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.config import Settings
 from service.delivery import TIMEOUT_SECONDS, Sender
 from service.events.catalogue import timestamp
 from service.events.outcome import Outcome
@@ -31,8 +31,11 @@ from service.events.retry import Backoff
 from service.events.signing import headers
 from service.kek import KeyEncryptionKey, Undecryptable
 from service.store import webhook_queue
-from service.store.db import transaction
+from service.store.transactions import run_in_transaction
 from service.store.webhooks import open_secret
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
 
 log = logging.getLogger("agegate.worker")
 
@@ -85,9 +88,11 @@ class Worker:
         if free <= 0:
             return 0
         now = self.clock()
-        with transaction(self.sessions) as session:
+        def claim(session: Session) -> list[webhook_queue.Claimed]:
             webhook_queue.fan_out(session, now)
-            claimed = webhook_queue.claim_due(session, now, limit=free, lease=self.lease)
+            return webhook_queue.claim_due(session, now, limit=free, lease=self.lease)
+
+        claimed = run_in_transaction(self.sessions, claim)
         for item in claimed:
             self._in_flight[self._pool.submit(self._send, item)] = (item, self.clock())
         return len(claimed)
@@ -148,13 +153,11 @@ class Worker:
         if not done:
             return
         results = [(*self._in_flight.pop(future), future.result()) for future in done]
-        with transaction(self.sessions) as session:
-            webhook_queue.record_outcomes(
-                session,
-                [(item, outcome, at) for item, at, outcome in results],
-                backoff=self.backoff,
-                rand=self.rand,
-            )
+        outcomes = [(item, outcome, at) for item, at, outcome in results]
+        run_in_transaction(
+            self.sessions,
+            lambda session: webhook_queue.record_outcomes(session, outcomes, backoff=self.backoff, rand=self.rand),
+        )
         for item, _at, outcome in results:
             log.info(
                 "webhook %s seq=%d to %s: %s in %d ms%s",
@@ -188,31 +191,22 @@ class Worker:
             return Outcome(None, 0, f"{type(e).__name__}: {e}"[:200])
 
 
-def expire_consents_step(sessions: sessionmaker[Session]) -> ScheduledStep:
+def expire_consents_step(runtime: Runtime) -> ScheduledStep:
     """Consents past ``expires_at`` get their ``expired`` event (and webhook) within a minute."""
-    from service.store import consents as consent_store
+    from service.flows.consents import ConsentExpiry, expire_consents
 
-    def run(now: datetime) -> int:
-        with transaction(sessions) as session:
-            return consent_store.expire_due(session, now)
-
-    return ScheduledStep("consents expired", timedelta(minutes=1), run)
+    return ScheduledStep("consents expired", timedelta(minutes=1), lambda _now: runtime.run(expire_consents, ConsentExpiry()))
 
 
-def build_worker(
-    settings: Settings, *, concurrency: int = 16, timeout: float = TIMEOUT_SECONDS, clock: Callable[[], datetime] | None = None
-) -> Worker:
-    """A worker with its own engine, as `agegate worker` and `agegate serve` run it."""
-    from service.store.db import make_engine, make_sessionmaker
-
-    sessions = make_sessionmaker(make_engine(settings.database_url, pool_size=2))
+def build_worker(runtime: Runtime, *, concurrency: int = 16, timeout: float = TIMEOUT_SECONDS) -> Worker:
+    """The worker `agegate worker` and `agegate serve` run, on ``runtime``'s database and clock."""
     return Worker(
-        sessions=sessions,
-        kek=KeyEncryptionKey(settings.kek),
-        sender=Sender(allow_private=settings.webhook_allow_private, timeout=timeout),
-        clock=clock or (lambda: datetime.now(timezone.utc)),
+        sessions=runtime.sessions,
+        kek=runtime.kek,
+        sender=Sender(allow_private=runtime.settings.webhook_allow_private, timeout=timeout),
+        clock=runtime.clock,
         concurrency=concurrency,
-        steps=(expire_consents_step(sessions),),
+        steps=(expire_consents_step(runtime),),
     )
 
 

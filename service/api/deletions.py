@@ -10,12 +10,13 @@ from flask import Blueprint, g, request
 from marshmallow import Schema, fields, validate
 from werkzeug.exceptions import NotFound
 
-from service.api import current_runtime
 from service.api.auth import require_scope
 from service.api.bodies import json_body
 from service.events.catalogue import timestamp
+from service.flows import deletions as deletion_flows
+from service.flows.deletions import DeletionAck, DeletionListing
 from service.store import deletions as deletion_store
-from service.store.db import transaction
+from service.runtime import current_runtime
 from service.store.models import Deletion
 
 blueprint = Blueprint("deletions", __name__)
@@ -54,10 +55,9 @@ def deletion_view(deletion: Deletion, now: Any) -> dict[str, Any]:
 def list_deletions() -> dict[str, Any]:
     runtime = current_runtime()
     query = QUERY.load(request.args.to_dict())
+    found = runtime.run(deletion_flows.list_deletions, DeletionListing(g.caller.tenant, **query))
     now = runtime.clock()
-    with transaction(runtime.sessions) as session:
-        found = deletion_store.listing(session, g.caller.tenant, now=now, **query)
-        return {"items": [deletion_view(d, now) for d in found]}
+    return {"items": [deletion_view(d, now) for d in found]}
 
 
 @blueprint.post("/v1/deletions/<deletion_id>/ack")
@@ -68,7 +68,5 @@ def acknowledge(deletion_id: str) -> dict[str, Any]:
         raise NotFound(f"no deletion {deletion_id!r} in this tenant")
     if request.content_length:
         ACK.load(json_body())
-    now = runtime.clock()
-    with transaction(runtime.sessions) as session:
-        deletion = deletion_store.acknowledge(session, g.caller.tenant, deletion_id, client_id=g.caller.client_id, now=now)
-        return deletion_view(deletion, now)
+    deletion = runtime.run(deletion_flows.acknowledge_deletion, DeletionAck(g.caller.tenant, g.caller.client_id, deletion_id))
+    return deletion_view(deletion, runtime.clock())

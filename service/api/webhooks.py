@@ -9,7 +9,6 @@ from flask import Blueprint, g, request
 from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.exceptions import NotFound
 
-from service.api import current_runtime
 from service.api.auth import require_scope
 from service.api.bodies import json_body, load
 from service.delivery import check_destination
@@ -17,6 +16,7 @@ from service.events.catalogue import timestamp
 from service.events.destinations import MAX_URL_LENGTH, RefusedDestination
 from service.events.payloads import SUBSCRIBABLE_TYPES
 from service.store import webhooks as webhook_store
+from service.runtime import current_runtime
 from service.store.db import transaction
 from service.store.models import WebhookSubscription
 from service.store.webhooks import DeliveryRecord

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from service.domain.brackets import bracket_at
 from service.domain.consent import ConsentTerms, check_consent_request
 from service.domain.evidence import Assurance
+from service.flows import deletions
 from service.flows.deps import Deps
 from service.store import audit_log
 from service.store import consents as consent_store
@@ -120,7 +121,7 @@ def withdraw_consent(session: Session, deps: Deps, withdrawal: ConsentWithdrawal
     Withdrawing again answers as the first time; an ended consent is a store Conflict; raises
     store NotFound.
     """
-    return consent_store.withdraw(
+    record, withdrawn_now = consent_store.withdraw(
         session,
         tenant=withdrawal.tenant,
         consent_id=withdrawal.consent_id,
@@ -128,11 +129,16 @@ def withdraw_consent(session: Session, deps: Deps, withdrawal: ConsentWithdrawal
         client_id=withdrawal.client_id,
         now=deps.clock(),
     )
+    if withdrawn_now:  # a repeated withdrawal owes nothing new
+        deletions.after_consents_ended(session, deps, [record.consent], cause="withdrawn", client_id=withdrawal.client_id)
+    return record
 
 
 def expire_consents(session: Session, deps: Deps, expiry: ConsentExpiry) -> int:
     """Log `expired` for every consent in scope past its `expires_at`; returns how many."""
-    return consent_store.expire_due(session, deps.clock(), tenant=expiry.tenant, child_ref=expiry.child_ref)
+    expired = consent_store.expire_due(session, deps.clock(), tenant=expiry.tenant, child_ref=expiry.child_ref)
+    deletions.after_consents_ended(session, deps, expired, cause="expired", client_id=None)
+    return len(expired)
 
 
 def list_consents(session: Session, deps: Deps, listing: ConsentListing) -> list[ConsentRecord]:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from service.domain.brackets import Bracket, bracket_at, check_birth_date, next_bracket_change
 from service.domain.evidence import Assurance, normalize_resident_id, resident_id_birth_date
+from service.flows import deletions
 from service.flows.deps import Deps
 from service.store import consents as consent_store
 from service.store import subjects as subject_store
@@ -110,11 +111,12 @@ def erase_subject(session: Session, deps: Deps, erasure: SubjectErasure) -> Subj
     """Delete the subject's personal fields, revoke its tokens and end its consents (each
     ending logged as `subject_erased`); raises store NotFound."""
     now = deps.clock()
-    subject_store.erase_subject(session, erasure.tenant, erasure.subject_ref, now)
+    erased = subject_store.erase_subject(session, erasure.tenant, erasure.subject_ref, now)
     ended = consent_store.end_for_erased_subject(
         session, tenant=erasure.tenant, subject_ref=erasure.subject_ref, client_id=erasure.client_id, now=now
     )
-    return SubjectErased(erasure.subject_ref, ended)
+    deletions.after_erasure(session, deps, erased, ended, client_id=erasure.client_id)
+    return SubjectErased(erasure.subject_ref, len(ended))
 
 
 def standing(deps: Deps, subject: Subject) -> SubjectStanding:

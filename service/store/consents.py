@@ -125,11 +125,12 @@ def _revoke_child_tokens(session: Session, consent: Consent, now: datetime) -> N
 
 def withdraw(
     session: Session, *, tenant: str, consent_id: str, reason: str | None, client_id: str | None, now: datetime
-) -> ConsentRecord:
+) -> tuple[ConsentRecord, bool]:
     """Withdraw a consent, log `withdrawn` and revoke the child's live tokens, all at once.
 
-    Withdrawing an already withdrawn consent changes nothing and answers as before; a consent
-    that has expired or whose subject was erased is a Conflict. Raises NotFound.
+    Returns the consent and whether this call withdrew it. Withdrawing an already withdrawn
+    consent changes nothing and answers as before; a consent that has expired or whose
+    subject was erased is a Conflict. Raises NotFound.
     """
     child_ref = session.scalar(select(Consent.child_ref).where(Consent.tenant == tenant, Consent.consent_id == consent_id))
     if child_ref is None:
@@ -140,14 +141,14 @@ def withdraw(
     locks.lock_consents(session, [consent_id])
     record = get(session, tenant, consent_id, now)
     if record.ending is not None and record.ending.kind == "withdrawn":
-        return record
+        return record, False
     if record.status is not ConsentStatus.ACTIVE:
         raise Conflict("consent_ended", f"the consent has already ended ({record.status.value})")
     ending, event = _end(session, record.consent, kind="withdrawn", at=now, reason=reason, client_id=client_id)
     assert event is not None
     _revoke_child_tokens(session, record.consent, now)
     audit_log.append(session, tenant, [event], now)
-    return _record(record.consent, ending, now)
+    return _record(record.consent, ending, now), True
 
 
 def for_child(session: Session, tenant: str, child_ref: str, now: datetime) -> list[ConsentRecord]:
@@ -177,11 +178,11 @@ def of_subject(session: Session, tenant: str, subject_ref: str, now: datetime) -
     ]
 
 
-def expire_due(session: Session, now: datetime, *, tenant: str | None = None, child_ref: str | None = None) -> int:
+def expire_due(session: Session, now: datetime, *, tenant: str | None = None, child_ref: str | None = None) -> list[Consent]:
     """Record an `expired` ending and event for every consent past `expires_at` without one.
 
-    Idempotent; run by `agegate consents expire` (cron) and lazily on the consent paths.
-    Returns how many it recorded.
+    Idempotent; run by the worker, `agegate consents expire` and lazily on the consent paths.
+    Returns the consents it expired.
     """
     query = (
         select(Consent.consent_id)
@@ -203,9 +204,10 @@ def expire_due(session: Session, now: datetime, *, tenant: str | None = None, ch
         _, event = _end(session, consent, kind="expired", at=consent.expires_at, reason=None, client_id=None)
         assert event is not None
         logged[consent.tenant].append(event)
+        expired.append(consent)
     for each_tenant in sorted(logged):  # level 3, in tenant order
         audit_log.append(session, each_tenant, logged[each_tenant], now)
-    return sum(len(tenant_events) for tenant_events in logged.values())
+    return expired
 
 
 def _ended_ids(session: Session, consent_ids: list[str]) -> set[str]:
@@ -214,25 +216,27 @@ def _ended_ids(session: Session, consent_ids: list[str]) -> set[str]:
     return set(session.scalars(select(ConsentEnding.consent_id).where(ConsentEnding.consent_id.in_(consent_ids))))
 
 
-def end_for_erased_subject(session: Session, *, tenant: str, subject_ref: str, client_id: str, now: datetime) -> int:
+def end_for_erased_subject(session: Session, *, tenant: str, subject_ref: str, client_id: str, now: datetime) -> list[Consent]:
     """End the erased subject's active consents and log one `subject_erased` event naming them.
 
     A guardian's erasure also revokes the children's tokens that relied on those consents
-    (subjects.erase_subject has locked those children). Returns how many consents it ended.
+    (subjects.erase_subject has locked those children). Returns the consents it ended.
     """
     query = select(Consent.consent_id).where(
         Consent.tenant == tenant, or_(Consent.child_ref == subject_ref, Consent.guardian_ref == subject_ref)
     )
     locked = locks.lock_consents(session, session.scalars(query))  # level 2
     already_ended = _ended_ids(session, [consent.consent_id for consent in locked])
-    ended: list[str] = []
+    ended: list[Consent] = []
     for consent in sorted(locked, key=lambda c: (c.granted_at, c.consent_id)):
         if consent.consent_id in already_ended or _record(consent, None, now).status is not ConsentStatus.ACTIVE:
             continue
         _end(session, consent, kind="subject_erased", at=now, reason=None, client_id=client_id)
         if consent.child_ref != subject_ref:
             _revoke_child_tokens(session, consent, now)
-        ended.append(consent.consent_id)
-    erased = events.subject_erased(tenant=tenant, subject_ref=subject_ref, consent_ids=ended, occurred_at=now, client_id=client_id)
+        ended.append(consent)
+    erased = events.subject_erased(
+        tenant=tenant, subject_ref=subject_ref, consent_ids=[c.consent_id for c in ended], occurred_at=now, client_id=client_id
+    )
     audit_log.append(session, tenant, [erased], now)  # level 3
-    return len(ended)
+    return ended

@@ -37,7 +37,7 @@ def grant(http, auth, child="kid", **extra):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def history(http, auth, clock):  # type: ignore[no-untyped-def]
-    """granted, granted, withdrawn, expired, subject_erased: one of each event type."""
+    """granted, granted, withdrawn, expired, subject_erased, and the deletions each child's end owes."""
     subject(http, auth, "kid", method="self_declared", birth_date="2016-03-01")
     subject(http, auth, "kid2", method="self_declared", birth_date="2017-03-01")
     subject(http, auth, "mum", method="resident_id", resident_id=GUARDIAN_ID)
@@ -63,13 +63,19 @@ def export(http, headers, **params):  # type: ignore[no-untyped-def]
 def test_the_export_holds_every_event_type_in_seq_order_and_verifies(http, regulator, history) -> None:  # type: ignore[no-untyped-def]
     lines = export(http, regulator)
     events = [json.loads(line) for line in lines[:-1]]
-    assert [e["event"]["type"] for e in events] == ["granted", "granted", "withdrawn", "expired", "granted", "subject_erased"]
-    assert [e["seq"] for e in events] == [1, 2, 3, 4, 5, 6]
+    assert [e["event"]["type"] for e in events] == [
+        "granted", "granted", "withdrawn", "deletion_required", "expired", "deletion_required",
+        "granted", "subject_erased", "deletion_required",
+    ]
+    assert [e["event"].get("cause") for e in events if e["event"]["type"] == "deletion_required"] == [
+        "withdrawn", "expired", "child_erased"
+    ]
+    assert [e["seq"] for e in events] == list(range(1, 10))
     assert events[0]["prev"] == GENESIS
     checkpoint = json.loads(lines[-1])
-    assert checkpoint["kind"] == "checkpoint" and checkpoint["seq"] == 6 and checkpoint["count"] == 6
+    assert checkpoint["kind"] == "checkpoint" and checkpoint["seq"] == 9 and checkpoint["count"] == 9
     report = verify_export(lines, http.get("/.well-known/jwks.json").get_json(), issuer=ISSUER)
-    assert (report.tenant, report.first_seq, report.last_seq, report.count) == ("tenant-a", 1, 6, 6)
+    assert (report.tenant, report.first_seq, report.last_seq, report.count) == ("tenant-a", 1, 9, 9)
 
 
 def test_events_carry_every_contract_field_and_no_personal_data(http, regulator, history) -> None:  # type: ignore[no-untyped-def]
@@ -88,7 +94,7 @@ def test_an_expiry_event_records_when_the_consent_expired(http, regulator, histo
 def test_a_window_export_starts_mid_chain_and_still_verifies(http, regulator, history) -> None:  # type: ignore[no-untyped-def]
     lines = export(http, regulator, since="2026-11-27T03:01:30Z", until="2026-11-27T04:00:00Z")
     seqs = [json.loads(line)["seq"] for line in lines]
-    assert seqs == [3, 3]  # the withdrawal, then the checkpoint at seq 3
+    assert seqs == [3, 4, 4]  # the withdrawal and the deletion it owes, then the checkpoint at seq 4
     verify_export(lines, http.get("/.well-known/jwks.json").get_json())
 
 
@@ -96,7 +102,7 @@ def test_an_empty_window_exports_only_a_checkpoint(http, regulator, history) -> 
     lines = export(http, regulator, since="2030-01-01T00:00:00Z")
     assert len(lines) == 1
     checkpoint = json.loads(lines[0])
-    assert checkpoint["count"] == 0 and checkpoint["seq"] == 6
+    assert checkpoint["count"] == 0 and checkpoint["seq"] == 9
     verify_export(lines, http.get("/.well-known/jwks.json").get_json())
 
 

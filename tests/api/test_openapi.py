@@ -389,7 +389,7 @@ def test_audit_export_and_summary(http, auth, api) -> None:  # type: ignore[no-u
     exported = http.get("/v1/audit/consent-log?since=2026-01-01T00:00:00Z", headers=auth)
     assert exported.status_code == 200
     lines = check(exported, "GET", "/v1/audit/consent-log")
-    assert [line["kind"] for line in lines] == ["event", "event", "checkpoint"]
+    assert [line["kind"] for line in lines] == ["event", "event", "event", "checkpoint"]  # granted, withdrawn, deletion_required
     validate_schema("CheckpointClaims", _jws_part(lines[-1]["jws"], 1))
 
     regulator = api.bearer("audit:export", tenant="regulator")

@@ -281,3 +281,20 @@ def test_every_webhook_answer_is_one_openapi_yaml_documents(http, auth, receiver
     check(http.post("/v1/webhooks", json={"url": "ftp://x", "events": ["consent.granted"]}, headers=auth), "POST", "/v1/webhooks")
     check(http.delete(hook, headers=auth), "DELETE", "/v1/webhooks/{webhook_id}")
     check(http.delete(hook, headers=auth), "DELETE", "/v1/webhooks/{webhook_id}")
+
+
+def test_a_withdrawal_tells_the_app_what_to_delete_and_its_acknowledgement_is_sent_too(http, auth, receiver, worker) -> None:  # type: ignore[no-untyped-def]
+    hook = subscribe(http, auth, receiver.url, events=["consent.withdrawn", "data.deletion_required", "data.deleted"])
+    family(http, auth)
+    consent_id = grant(http, auth)
+    http.post(f"/v1/consents/{consent_id}/withdraw", json={}, headers=auth)
+    worker.run_until_idle()
+    withdrawn, required = sorted((Webhook(hook["secret"]).verify(r.body, r.headers) for r in receiver.wait_for(2)), key=lambda b: b["seq"])
+    assert (withdrawn["type"], required["type"]) == ("consent.withdrawn", "data.deletion_required")
+    data = required["data"]
+    assert (data["child_ref"], data["cause"], data["consent_id"]) == ("kid", "withdrawn", consent_id)
+    assert datetime.fromisoformat(data["due_by"]) - datetime.fromisoformat(required["occurred_at"]) == timedelta(days=15)
+    assert http.post(f"/v1/deletions/{data['deletion_id']}/ack", headers=auth).status_code == 200
+    worker.run_until_idle()
+    deleted = json.loads(receiver.wait_for(3)[2].body)
+    assert deleted["type"] == "data.deleted" and deleted["data"]["deletion_id"] == data["deletion_id"]

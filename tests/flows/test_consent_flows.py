@@ -117,7 +117,8 @@ def test_withdrawing_twice_answers_as_the_first_time_and_logs_once(family: Runti
     first = family.run(withdraw_consent, withdrawal)
     again = family.run(withdraw_consent, withdrawal)
     assert first.status.value == again.status.value == "withdrawn"
-    assert [json.loads(e.event)["type"] for e in log_entries(family)] == ["granted", "withdrawn"]
+    # the child's last pi_processing consent ended: one deletion is owed, once
+    assert [json.loads(e.event)["type"] for e in log_entries(family)] == ["granted", "withdrawn", "deletion_required"]
 
 
 def test_expiring_logs_each_consent_past_its_expiry_once(family: Runtime, clock) -> None:  # type: ignore[no-untyped-def]
@@ -128,7 +129,7 @@ def test_expiring_logs_each_consent_past_its_expiry_once(family: Runtime, clock)
     assert family.run(expire_consents, ConsentExpiry()) == 0
     with pytest.raises(Conflict):
         family.run(withdraw_consent, ConsentWithdrawal(TENANT, CLIENT, granted.record.consent.consent_id))
-    assert [json.loads(e.event)["type"] for e in log_entries(family)] == ["granted", "expired"]
+    assert [json.loads(e.event)["type"] for e in log_entries(family)] == ["granted", "expired", "deletion_required"]
 
 
 def test_an_idempotency_key_replays_the_first_answer_and_refuses_another_request(family: Runtime) -> None:
