@@ -197,6 +197,7 @@ def expire_due(session: Session, now: datetime, *, tenant: str | None = None, ch
     # a withdrawal may have ended one while we waited for its lock
     ended = _ended_ids(session, [consent.consent_id for consent in locked])
     logged: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    expired: list[Consent] = []
     for consent in sorted(locked, key=lambda c: (c.tenant, c.expires_at, c.consent_id)):
         if consent.consent_id in ended:
             continue
