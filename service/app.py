@@ -39,7 +39,7 @@ def checked_settings() -> Settings:
     Raises ConfigError whose str() is the one line to print before refusing to start.
     """
     settings = Settings.from_env()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, timeouts=settings.database_timeouts)
     try:
         wait_for_database(engine, settings.database_wait)
     except DatabaseUnavailable as error:
@@ -61,7 +61,7 @@ def build_runtime(
 ) -> Runtime:
     """Everything the service holds, from `settings`. Tests pass their own session factories
     (bound to a rolled-back connection), a fake clock or an attester they trust."""
-    engine = engine or make_engine(settings.database_url)
+    engine = engine or make_engine(settings.database_url, timeouts=settings.database_timeouts)
     if sessions is None:
         sessions = make_sessionmaker(engine)
         reads = reads or make_read_sessionmaker(engine)
@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     a test built with build_runtime."""
     from service.api import register_blueprints
     from service.api.auth import init_oauth
+    from service.api.edge import init_edge
     from service.api.ops import init_metrics
     from service.api.problems import init_problems
 
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.json.sort_keys = False  # type: ignore[attr-defined]
     runtime.install(app)
     init_problems(app)
+    init_edge(app)
     init_metrics(app)
     init_oauth(app)
     register_blueprints(app)

@@ -6,6 +6,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,104 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class DatabaseTimeouts:
+    """Bounds on every PostgreSQL connection, so a slow or stuck database fails requests
+    with a named error instead of holding them until a worker is killed."""
+
+    connect: int = 5  # seconds to establish a connection (libpq connect_timeout; 2 at least)
+    statement: int = 30  # seconds one statement may run (an export reads in short batches)
+    lock: int = 5  # seconds a statement may wait for a row lock (chain heads are held for ms)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DatabaseTimeouts:
+        return cls(
+            connect=_seconds("AGEGATE_DB_CONNECT_TIMEOUT", env.get("AGEGATE_DB_CONNECT_TIMEOUT", "5"), 60, minimum=2),
+            statement=_seconds("AGEGATE_DB_STATEMENT_TIMEOUT", env.get("AGEGATE_DB_STATEMENT_TIMEOUT", "30"), 3600),
+            lock=_seconds("AGEGATE_DB_LOCK_TIMEOUT", env.get("AGEGATE_DB_LOCK_TIMEOUT", "5"), 600),
+        )
+
+
+WORKER_CLASSES = ("gevent", "gthread", "sync")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What gunicorn.conf.py reads: the production server's settings (see that file for why)."""
+
+    bind: str = "127.0.0.1:8000"
+    worker_class: str = "gevent"
+    workers: int = 1
+    threads: int = 1
+    worker_connections: int = 1000
+    keepalive: int = 2
+    timeout: int = 30
+    access_log: str | None = None
+    log_level: str = "warning"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Serving:
+        worker_class = env.get("AGEGATE_WORKER_CLASS") or _default_worker_class(env)
+        if worker_class not in WORKER_CLASSES:
+            raise ConfigError(f"AGEGATE_WORKER_CLASS: expected one of {', '.join(WORKER_CLASSES)}")
+        log_level = env.get("AGEGATE_LOG_LEVEL", "warning")
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(f"AGEGATE_LOG_LEVEL: expected one of {', '.join(LOG_LEVELS)}")
+        return cls(
+            bind=_bind(env.get("AGEGATE_BIND", "127.0.0.1:8000")),
+            worker_class=worker_class,
+            workers=_count("AGEGATE_WORKERS", env.get("AGEGATE_WORKERS"), _cores(), 256),
+            threads=_count("AGEGATE_THREADS", env.get("AGEGATE_THREADS"), 8 if worker_class == "gthread" else 1, 1024),
+            worker_connections=_count("AGEGATE_WORKER_CONNECTIONS", env.get("AGEGATE_WORKER_CONNECTIONS"), 1000, 100_000),
+            keepalive=_seconds("AGEGATE_KEEPALIVE", env.get("AGEGATE_KEEPALIVE", "2"), 300, minimum=0),
+            timeout=_seconds("AGEGATE_TIMEOUT", env.get("AGEGATE_TIMEOUT", "30"), 86_400),
+            access_log=env.get("AGEGATE_ACCESS_LOG") or None,
+            log_level=log_level,
+        )
+
+
+def _default_worker_class(env: Mapping[str, str]) -> str:
+    # SQLite's driver blocks in C (up to its 30 s busy timeout), which would stall every
+    # connection of an event-loop worker; threads wait for it independently.
+    return "gthread" if env.get("AGEGATE_DATABASE_URL", DEFAULT_DATABASE_URL).startswith("sqlite") else "gevent"
+
+
+def _cores() -> int:
+    # Honour CPU affinity (containers, taskset) rather than the host's core count.
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _bind(value: str) -> str:
+    if value.startswith("unix:"):
+        if len(value) == len("unix:"):
+            raise ConfigError("AGEGATE_BIND: expected HOST:PORT or unix:PATH")
+        return value
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError("AGEGATE_BIND: expected HOST:PORT or unix:PATH")
+    return value
+
+
+def _count(name: str, value: str | None, default: int, maximum: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= maximum:
+        raise ConfigError(f"{name}: expected a whole number from 1 to {maximum}")
+    return int(value)
+
+
+def _metrics_token(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if re.fullmatch(r"[!-~]{16,512}", value) is None:
+        raise ConfigError("AGEGATE_METRICS_TOKEN: expected 16 to 512 printable ASCII characters")
+    return value
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment, parsed and checked."""
 
@@ -47,6 +146,10 @@ class Settings:
     # Whether webhook URLs may point at loopback, private or link-local addresses (and use
     # plain http): on only for development, where the receiver runs on the same machine.
     webhook_allow_private: bool = False
+    database_timeouts: DatabaseTimeouts = field(default_factory=lambda: DatabaseTimeouts())
+    # None: /metrics is off (404); set, a scraper sends `Authorization: Bearer <token>`
+    metrics_token: str | None = field(default=None, repr=False)
+    serving: Serving = field(default_factory=lambda: Serving())
 
     def __repr__(self) -> str:
         return (
@@ -76,6 +179,9 @@ class Settings:
             attesters=_attesters(env.get("AGEGATE_ATTESTERS", "{}")),
             using_development_kek=kek_text is None,
             webhook_allow_private=_webhook_allow_private(env.get("AGEGATE_WEBHOOK_ALLOW_PRIVATE"), issuer),
+            database_timeouts=DatabaseTimeouts.from_env(env),
+            metrics_token=_metrics_token(env.get("AGEGATE_METRICS_TOKEN")),
+            serving=Serving.from_env(env),
         )
 
 
@@ -135,13 +241,13 @@ def _timezone(value: str) -> ZoneInfo:
         raise ConfigError(f"AGEGATE_TIMEZONE: unknown time zone {value!r}") from None
 
 
-def _seconds(name: str, value: str, maximum: int) -> int:
+def _seconds(name: str, value: str, maximum: int, minimum: int = 1) -> int:
     try:
         seconds = int(value)
     except ValueError:
         raise ConfigError(f"{name}: expected a whole number of seconds") from None
-    if not 1 <= seconds <= maximum:
-        raise ConfigError(f"{name}: expected 1 to {maximum} seconds")
+    if not minimum <= seconds <= maximum:
+        raise ConfigError(f"{name}: expected {minimum} to {maximum} seconds")
     return seconds
 
 

@@ -25,6 +25,8 @@ from tests.dbroles import runtime_role
 TEST_KEK = bytes(range(32))
 ISSUER = "https://agegate.test"
 START = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
+METRICS_TOKEN = "test-scrape-token-0123456789"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 def _database_params() -> list[Any]:
@@ -106,7 +108,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, issuer=ISSUER, kek=TEST_KEK, using_development_kek=False)
+    return Settings(
+        database_url=database_url, issuer=ISSUER, kek=TEST_KEK, using_development_kek=False, metrics_token=METRICS_TOKEN
+    )
 
 
 @pytest.fixture

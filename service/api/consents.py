@@ -13,7 +13,7 @@ from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from service.api.auth import require_scope
 from service.api.bodies import json_body
-from service.api.schemas import is_ref, ref_field
+from service.api.schemas import UtcDateTime, is_ref, ref_field
 from service.domain.consent import ConsentTerms, Relationship
 from service.flows import consents as consent_flows
 from service.flows.consents import ConsentGrant, ConsentListing, ConsentWithdrawal
@@ -46,7 +46,7 @@ class TermsSchema(Schema):
     method = fields.String(required=True, validate=validate.Length(min=1, max=64))
     evidence_ref = fields.String(required=True, validate=validate.Length(min=1, max=200))
     notice_version = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    expires_at = fields.AwareDateTime(load_default=None, allow_none=True, format="iso")
+    expires_at = UtcDateTime(load_default=None, allow_none=True)
 
     @post_load
     def _terms(self, data: dict[str, Any], **_: Any) -> ConsentTerms:

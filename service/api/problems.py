@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, json, request
 from marshmallow import ValidationError
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from service.api.bodies import InputRefused
 from service.attestation import InvalidAttestation
 from service.domain import errors as domain
 from service.kek import Undecryptable
@@ -20,7 +21,87 @@ from service.store.errors import Conflict, DeadlockRetriedOut, NotFound
 log = logging.getLogger("agegate.api")
 
 PROBLEM_TYPE = "urn:agegate:problem:"
-RETRY_AFTER_SECONDS = "5"
+
+
+class DatabaseFailure:
+    """What went wrong with the database, named for the caller (problem `type`), the operator
+    (the log line starts with the same name) and the client's retry (Retry-After seconds).
+    Spelt with underscores: they are the names operators grep for in logs and problems alike."""
+
+    UNAVAILABLE = ("database_unavailable", "Database unavailable", "the database is unreachable; retry shortly", 5)
+    TIMEOUT = ("database_timeout", "Database timeout", "the database did not answer in time; retry shortly", 5)
+    DEADLOCK = (
+        "deadlock_retried_out",
+        "Deadlock",
+        "the database aborted the transaction to break a deadlock with a concurrent request; nothing was written, retry",
+        1,
+    )
+    DISK_FULL = ("disk_full", "Database disk full", "the database has no space left for this write; nothing was written", 30)
+    WRITE_FAILED = ("write_failed", "Database write failed", "the database could not complete this write; nothing was written", 5)
+
+
+# PostgreSQL SQLSTATE -> failure (exact codes first, then two-character classes)
+_SQLSTATES = {
+    "40P01": DatabaseFailure.DEADLOCK,  # deadlock_detected
+    "40001": DatabaseFailure.DEADLOCK,  # serialization_failure
+    "57014": DatabaseFailure.TIMEOUT,  # query_canceled: statement_timeout
+    "55P03": DatabaseFailure.TIMEOUT,  # lock_not_available: lock_timeout
+    "53100": DatabaseFailure.DISK_FULL,
+    "53300": DatabaseFailure.UNAVAILABLE,  # too_many_connections
+    "25006": DatabaseFailure.WRITE_FAILED,  # read_only_sql_transaction: a standby after failover
+    "58030": DatabaseFailure.WRITE_FAILED,  # io_error
+}
+_SQLSTATE_CLASSES = {
+    "08": DatabaseFailure.UNAVAILABLE,  # connection exception
+    "57": DatabaseFailure.UNAVAILABLE,  # operator intervention: shutdown, crash, cannot connect now
+    "53": DatabaseFailure.WRITE_FAILED,  # insufficient resources
+    "58": DatabaseFailure.WRITE_FAILED,  # system error
+}
+# SQLite primary result codes (sqlite3 errors carry sqlite_errorname)
+_SQLITE = {
+    "SQLITE_FULL": DatabaseFailure.DISK_FULL,
+    "SQLITE_IOERR": DatabaseFailure.WRITE_FAILED,
+    "SQLITE_READONLY": DatabaseFailure.WRITE_FAILED,
+    "SQLITE_BUSY": DatabaseFailure.TIMEOUT,
+    "SQLITE_LOCKED": DatabaseFailure.TIMEOUT,
+}
+
+
+def database_failure(error: BaseException) -> tuple[str, str, str, int] | None:
+    """The failure a database error stands for, or None when it is not one of them."""
+    if isinstance(error, DeadlockRetriedOut):
+        return DatabaseFailure.DEADLOCK
+    if isinstance(error, (DatabaseUnavailable, PoolTimeout)):
+        return DatabaseFailure.UNAVAILABLE
+    if not isinstance(error, DBAPIError) or isinstance(error, (IntegrityError, DataError)):
+        return None
+    driver_error = error.orig
+    sqlstate = getattr(driver_error, "sqlstate", None)
+    if sqlstate:
+        found = _SQLSTATES.get(sqlstate) or _SQLSTATE_CLASSES.get(sqlstate[:2])
+        if found:
+            return found
+    sqlite_name = getattr(driver_error, "sqlite_errorname", None)
+    if sqlite_name:
+        found = _SQLITE.get("_".join(sqlite_name.split("_")[:2]))  # SQLITE_IOERR_WRITE -> SQLITE_IOERR
+        if found:
+            return found
+    if isinstance(error, OperationalError) or error.connection_invalidated:
+        return DatabaseFailure.UNAVAILABLE
+    return None
+
+
+def _database_problem(error: BaseException, failure: tuple[str, str, str, int]) -> Response:
+    name, title, detail, retry_after = failure
+    sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None) or getattr(
+        getattr(error, "orig", None), "sqlite_errorname", None
+    )
+    # The name first, so operators can grep for it; the class and code, never the statement
+    # or its parameters (they may carry personal data).
+    log.warning("%s: %s%s", name, type(getattr(error, "orig", None) or error).__name__, f" ({sqlstate})" if sqlstate else "")
+    response = problem(503, name, title, detail)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def _facts(error: Exception) -> dict[str, Any]:
@@ -60,12 +141,6 @@ def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> Re
     return Response(json.dumps(body), status=status, mimetype="application/problem+json")
 
 
-def _unavailable() -> Response:
-    response = problem(503, "unavailable", "Service unavailable", "the database is unreachable; retry shortly")
-    response.headers["Retry-After"] = RETRY_AFTER_SECONDS
-    return response
-
-
 def _http(error: HTTPException) -> Response:
     original = error.get_response()
     slug = (error.name or "error").lower().replace(" ", "-")
@@ -83,25 +158,33 @@ def _validation(error: ValidationError) -> Response:
     return problem(422, "validation", "Invalid request", "the request body or query is invalid", errors=messages)
 
 
+def _refused(error: InputRefused) -> Response:
+    # The token endpoint's clients read RFC 6749 §5.2 members; invalid_request is its word for this.
+    oauth = {"error": "invalid_request", "error_description": str(error)} if request.path == "/oauth/token" else {}
+    return problem(error.status, "invalid-input", "Invalid input", str(error), errors=error.errors, **oauth)
+
+
 def _any(error: Exception) -> Response:
     if isinstance(error, HTTPException):
         return _http(error)
     if isinstance(error, ValidationError):
         return _validation(error)
+    if isinstance(error, InputRefused):
+        return _refused(error)
     for error_type, status, slug, title in _TABLE:
         if isinstance(error, error_type):
             detail = "a concurrent request changed the same record; retry" if isinstance(error, IntegrityError) else str(error)
             return problem(status, slug, title, detail, **_facts(error))
-    if isinstance(error, DeadlockRetriedOut):
-        log.warning("deadlock_retried_out: %s", error)
-        response = problem(503, "deadlock_retried_out", "Deadlock", f"{error}; nothing was written, retry")
-        response.headers["Retry-After"] = "1"
-        return response
-    if isinstance(error, (DatabaseUnavailable, OperationalError, PoolTimeout)) or (
-        isinstance(error, DBAPIError) and error.connection_invalidated
-    ):
-        log.warning("database unavailable: %s", type(error).__name__)
-        return _unavailable()
+    failure = database_failure(error)
+    if failure is not None:
+        return _database_problem(error, failure)
+    if isinstance(error, DataError):
+        # a value the database refused (out of range, bad characters) that validation let by
+        log.warning("value refused by the database: %s (%s)", type(error.orig).__name__, getattr(error.orig, "sqlstate", ""))
+        return problem(422, "invalid-value", "Invalid value", "a value in the request is out of the range the service stores")
+    if isinstance(error, OverflowError) or (isinstance(error, StatementError) and isinstance(error.orig, OverflowError)):
+        # date arithmetic past year 9999 (e.g. an expiry at 9999-12-31 in UTC-14)
+        return problem(422, "invalid-value", "Invalid value", "a date or number in the request is out of range")
     if isinstance(error, Undecryptable):
         log.error("stored ciphertext failed to decrypt (%s): is AGEGATE_KEK the key it was written with?", error)
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Any
 
 from marshmallow import fields, validate
@@ -30,3 +30,19 @@ class IsoDate(fields.Date):
         if not isinstance(value, str) or re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) is None:
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO 8601 date-time with an offset that is also a date-time in UTC: 9999-12-31T23:59:59-14:00
+    is a valid string whose UTC instant lies in year 10000, past what Python (and so any reader
+    of the stored value) can hold."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="iso", **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        parsed: datetime = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return parsed.astimezone(timezone.utc)
+        except OverflowError:
+            raise self.make_error("invalid", obj_type=self.OBJ_TYPE) from None

@@ -7,16 +7,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import DatabaseTimeouts
 
 
 class DatabaseUnavailable(Exception):
     """The database could not be reached; callers answer 503 and retry later."""
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """Create the engine for `url`; SQLite gets the pragmas and transaction fix it needs."""
+def make_engine(url: str, *, pool_size: int = 5, timeouts: DatabaseTimeouts = DatabaseTimeouts()) -> Engine:
+    """Create the engine for `url`; SQLite gets the pragmas and transaction fix it needs,
+    PostgreSQL connections get their timeouts."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         _fix_sqlite_transactions(engine)
@@ -26,10 +30,32 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=5,
-        connect_args={"connect_timeout": 5},
+        connect_args=postgres_connect_args(url, timeouts),
     )
     _pre_ping_idle_connections(engine)
     return engine
+
+
+def postgres_connect_args(url: str, timeouts: DatabaseTimeouts) -> dict[str, object]:
+    """libpq parameters bounding every wait on PostgreSQL.
+
+    statement_timeout and lock_timeout go in the startup packet's `options`, so they hold from
+    the first statement with no extra round trip; a URL's own `options` (a search_path, say)
+    are kept. TCP keepalives find a server that vanished (a dead host or a cut network) while
+    a connection sat idle in the pool, in about idle + interval * count = 25 s.
+    """
+    query = make_url(url).query
+    own = query.get("options", "")
+    own = " ".join(own) if isinstance(own, tuple) else own
+    bounds = f"-c statement_timeout={timeouts.statement * 1000} -c lock_timeout={timeouts.lock * 1000}"
+    return {
+        "connect_timeout": int(query.get("connect_timeout", timeouts.connect)),  # type: ignore[arg-type]
+        "options": f"{own} {bounds}".strip(),
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }
 
 
 # A connection used this recently is alive: pinging it would add a round trip to every

@@ -29,7 +29,7 @@ from referencing.jsonschema import DRAFT202012
 
 from service.app import build_runtime, create_app
 from service.store.db import make_engine, make_sessionmaker
-from tests.conftest import ALL_SCOPES
+from tests.conftest import ALL_SCOPES, METRICS_AUTH
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi.yaml"
 SPEC_URI = "urn:agegate:openapi"
@@ -402,7 +402,7 @@ def test_audit_export_and_summary(http, auth, api) -> None:  # type: ignore[no-u
 
 def test_operations_endpoints(http) -> None:  # type: ignore[no-untyped-def]
     for path in ("/healthz", "/metrics"):
-        response = http.get(path)
+        response = http.get(path, headers=METRICS_AUTH)
         assert response.status_code == 200, path
         check(response, "GET", path)
 
@@ -431,7 +431,7 @@ def test_readiness_and_the_database_down(app_on, tmp_path) -> None:  # type: ign
     down = app_on(f"sqlite:///{tmp_path / 'no-such-dir' / 'agegate.db'}").test_client()
     not_ready = down.get("/readyz")
     assert not_ready.status_code == 503
-    assert check(not_ready, "GET", "/readyz")["type"] == "urn:agegate:problem:unavailable"
+    assert check(not_ready, "GET", "/readyz")["type"] == "urn:agegate:problem:database_unavailable"
     unavailable = down.post("/v1/subjects", json=CHILD, headers={"Authorization": "Bearer some-token"})
     assert unavailable.status_code == 503
     check(unavailable, "POST", "/v1/subjects")

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from service.config import Settings
-from tests.conftest import ISSUER, TEST_KEK
+from tests.conftest import ISSUER, METRICS_TOKEN, TEST_KEK
 
 POSTGRES_URL = os.environ.get("AGEGATE_TEST_DATABASE_URL", "")
 
@@ -29,7 +29,7 @@ needs_postgres = pytest.mark.skipif(not POSTGRES_URL, reason="AGEGATE_TEST_DATAB
 
 
 def settings_for(url: str) -> Settings:
-    return Settings(database_url=url, issuer=ISSUER, kek=TEST_KEK, using_development_kek=False)
+    return Settings(database_url=url, issuer=ISSUER, kek=TEST_KEK, using_development_kek=False, metrics_token=METRICS_TOKEN)
 
 
 class PostgresDatabases:

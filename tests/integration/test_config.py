@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 from zoneinfo import ZoneInfo
 
@@ -194,3 +195,69 @@ def test_settings_are_frozen() -> None:
     settings = from_env()
     with pytest.raises(AttributeError):
         settings.kek = bytes(32)  # type: ignore[misc]
+
+
+def test_database_timeouts_and_serving_settings_have_sane_defaults() -> None:
+    settings = from_env(AGEGATE_DATABASE_URL="postgresql+psycopg://u@h/db")
+    assert (settings.database_timeouts.connect, settings.database_timeouts.statement, settings.database_timeouts.lock) == (5, 30, 5)
+    assert settings.metrics_token is None
+    serving = settings.serving
+    assert (serving.bind, serving.worker_class, serving.worker_connections, serving.timeout) == ("127.0.0.1:8000", "gevent", 1000, 30)
+    assert serving.workers >= 1 and serving.access_log is None and serving.log_level == "warning"
+
+
+def test_sqlite_serves_with_threads_not_an_event_loop() -> None:
+    serving = from_env().serving  # the embedded SQLite default
+    assert (serving.worker_class, serving.threads) == ("gthread", 8)
+
+
+def test_every_serving_variable_is_read() -> None:
+    settings = from_env(
+        AGEGATE_DB_CONNECT_TIMEOUT="3",
+        AGEGATE_DB_STATEMENT_TIMEOUT="60",
+        AGEGATE_DB_LOCK_TIMEOUT="2",
+        AGEGATE_METRICS_TOKEN="scrape-token-0123456789",
+        AGEGATE_BIND="0.0.0.0:9000",
+        AGEGATE_WORKER_CLASS="sync",
+        AGEGATE_WORKERS="3",
+        AGEGATE_THREADS="4",
+        AGEGATE_WORKER_CONNECTIONS="50",
+        AGEGATE_KEEPALIVE="0",
+        AGEGATE_TIMEOUT="600",
+        AGEGATE_ACCESS_LOG="-",
+        AGEGATE_LOG_LEVEL="info",
+    )
+    assert dataclasses.astuple(settings.database_timeouts) == (3, 60, 2)
+    assert settings.metrics_token == "scrape-token-0123456789"
+    assert dataclasses.astuple(settings.serving) == ("0.0.0.0:9000", "sync", 3, 4, 50, 0, 600, "-", "info")
+    assert "scrape-token" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("AGEGATE_DB_CONNECT_TIMEOUT", "1"),  # libpq waits 2 s at least
+        ("AGEGATE_DB_CONNECT_TIMEOUT", "x"),
+        ("AGEGATE_DB_STATEMENT_TIMEOUT", "0"),
+        ("AGEGATE_DB_LOCK_TIMEOUT", "-1"),
+        ("AGEGATE_METRICS_TOKEN", "short"),
+        ("AGEGATE_METRICS_TOKEN", "has spaces in it, sixteen+"),
+        ("AGEGATE_BIND", "8000"),
+        ("AGEGATE_BIND", "host:port"),
+        ("AGEGATE_BIND", "0.0.0.0:70000"),
+        ("AGEGATE_BIND", "unix:"),
+        ("AGEGATE_WORKER_CLASS", "eventlet"),
+        ("AGEGATE_WORKERS", "0"),
+        ("AGEGATE_WORKERS", "two"),
+        ("AGEGATE_THREADS", "-4"),
+        ("AGEGATE_WORKER_CONNECTIONS", "1e3"),
+        ("AGEGATE_KEEPALIVE", "-1"),
+        ("AGEGATE_TIMEOUT", "0"),
+        ("AGEGATE_LOG_LEVEL", "loud"),
+    ],
+)
+def test_a_bad_serving_value_raises_one_config_error_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        from_env(**{variable: value})
+    assert str(raised.value).startswith(f"{variable}: ")
+    assert "\n" not in str(raised.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from service.app import create_app
 from service.store import migrate
+from tests.conftest import METRICS_AUTH
 from tests.integration.conftest import POSTGRES_URL, PostgresDatabases, bearer_for, make_client, settings_for
 
 UNREACHABLE = {
@@ -200,7 +202,7 @@ def test_metrics_count_requests_by_route_template(live_app: Flask) -> None:
     http.post("/v1/consents/secret-consent-id-123/withdraw", json={})  # 401: no token
     http.get("/no/such/path/with-a-ref-42")
 
-    response = http.get("/metrics")
+    response = http.get("/metrics", headers=METRICS_AUTH)
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
     text = response.get_data(as_text=True)
@@ -220,7 +222,7 @@ def test_metrics_are_per_app_not_process_global(live_app: Flask) -> None:
     live_app.test_client().get("/healthz")
     second = create_app(live_app.extensions["agegate"].settings)
     try:
-        text = second.test_client().get("/metrics").get_data(as_text=True)
+        text = second.test_client().get("/metrics", headers=METRICS_AUTH).get_data(as_text=True)
     finally:
         second.extensions["agegate"].engine.dispose()
     assert sample(text, "/healthz", "GET", "200") is None
@@ -239,5 +241,9 @@ def test_an_exhausted_connection_pool_answers_503_not_500(postgres_databases: Po
     finally:
         for conn in held:
             conn.close()
+        # the probe outlives its 1.5 s answer while it waits for the pool: let it finish first
+        for thread in threading.enumerate():
+            if thread.name == "agegate-readiness":
+                thread.join(10)
         engine.dispose()
     assert_unavailable(response)
