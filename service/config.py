@@ -81,7 +81,9 @@ class Serving:
             workers=_count("AGEGATE_WORKERS", env.get("AGEGATE_WORKERS"), _cores(), 256),
             threads=_count("AGEGATE_THREADS", env.get("AGEGATE_THREADS"), 8 if worker_class == "gthread" else 1, 1024),
             worker_connections=_count("AGEGATE_WORKER_CONNECTIONS", env.get("AGEGATE_WORKER_CONNECTIONS"), 1000, 100_000),
-            keepalive=_seconds("AGEGATE_KEEPALIVE", env.get("AGEGATE_KEEPALIVE", "2"), 300, minimum=0),
+            # at least 1: gunicorn's gevent worker also gives a request's headers this long to
+            # arrive (its slowloris guard), and keep-alive 0 turns that guard off
+            keepalive=_seconds("AGEGATE_KEEPALIVE", env.get("AGEGATE_KEEPALIVE", "2"), 300),
             timeout=_seconds("AGEGATE_TIMEOUT", env.get("AGEGATE_TIMEOUT", "30"), 86_400),
             access_log=env.get("AGEGATE_ACCESS_LOG") or None,
             log_level=log_level,
@@ -177,6 +179,7 @@ class Settings:
             token_ttl=_seconds("AGEGATE_TOKEN_TTL", env.get("AGEGATE_TOKEN_TTL", "3600"), MAX_TOKEN_TTL),
             status_ttl=_seconds("AGEGATE_STATUS_TTL", env.get("AGEGATE_STATUS_TTL", "60"), 3600),
             attesters=_attesters(env.get("AGEGATE_ATTESTERS", "{}")),
+            database_wait=_seconds("AGEGATE_DATABASE_WAIT", env.get("AGEGATE_DATABASE_WAIT", "10"), 600),
             using_development_kek=kek_text is None,
             webhook_allow_private=_webhook_allow_private(env.get("AGEGATE_WEBHOOK_ALLOW_PRIVATE"), issuer),
             database_timeouts=DatabaseTimeouts.from_env(env),

@@ -1,12 +1,18 @@
-"""The WSGI entry point gunicorn serves: `gunicorn -c gunicorn.conf.py service.wsgi:app`."""
+"""The WSGI entry point gunicorn serves: `gunicorn -c gunicorn.conf.py service.wsgi:app`.
+
+The database is not waited for here: gunicorn.conf.py's master checks it once at start. A
+worker booting while the database is away (a replacement, or a restart during an outage)
+comes up, answers 503 and recovers with the database, instead of exiting and being
+replaced every few seconds.
+"""
 
 import sys
 
-from service.app import checked_settings, create_app
-from service.config import ConfigError
+from service.app import create_app
+from service.config import ConfigError, Settings
 
 try:
-    _settings = checked_settings()
+    _settings = Settings.from_env()
 except ConfigError as error:
     # one clear line instead of a traceback per worker
     print(f"agegate: {error}", file=sys.stderr)

@@ -222,14 +222,16 @@ def test_every_serving_variable_is_read() -> None:
         AGEGATE_WORKERS="3",
         AGEGATE_THREADS="4",
         AGEGATE_WORKER_CONNECTIONS="50",
-        AGEGATE_KEEPALIVE="0",
+        AGEGATE_KEEPALIVE="5",
         AGEGATE_TIMEOUT="600",
         AGEGATE_ACCESS_LOG="-",
         AGEGATE_LOG_LEVEL="info",
+        AGEGATE_DATABASE_WAIT="3",
     )
     assert dataclasses.astuple(settings.database_timeouts) == (3, 60, 2)
     assert settings.metrics_token == "scrape-token-0123456789"
-    assert dataclasses.astuple(settings.serving) == ("0.0.0.0:9000", "sync", 3, 4, 50, 0, 600, "-", "info")
+    assert dataclasses.astuple(settings.serving) == ("0.0.0.0:9000", "sync", 3, 4, 50, 5, 600, "-", "info")
+    assert settings.database_wait == 3
     assert "scrape-token" not in repr(settings)
 
 
@@ -251,7 +253,8 @@ def test_every_serving_variable_is_read() -> None:
         ("AGEGATE_WORKERS", "two"),
         ("AGEGATE_THREADS", "-4"),
         ("AGEGATE_WORKER_CONNECTIONS", "1e3"),
-        ("AGEGATE_KEEPALIVE", "-1"),
+        ("AGEGATE_KEEPALIVE", "0"),  # would turn off the gevent worker's header deadline
+        ("AGEGATE_DATABASE_WAIT", "0"),
         ("AGEGATE_TIMEOUT", "0"),
         ("AGEGATE_LOG_LEVEL", "loud"),
     ],
