@@ -7,6 +7,7 @@ few seconds, so `agegate keys rotate` reaches running instances without a restar
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import MAX_TOKEN_TTL
@@ -23,6 +25,8 @@ from service.kek import KeyEncryptionKey
 from service.store import keys as key_store
 from service.store.transactions import run_in_transaction
 from service.tokens.signing import public_jwk
+
+log = logging.getLogger("agegate.keys")
 
 _WRAP = "signing-key"
 REFRESH_SECONDS = 5.0
@@ -84,15 +88,33 @@ class Keyring:
         self._unwrapped: dict[str, Ed25519PrivateKey] = {}
 
     def snapshot(self) -> KeySnapshot:
-        """The active key and the JWKS; raises NoSigningKey on a database without one."""
+        """The active key and the JWKS; raises NoSigningKey on a database without one.
+
+        While the database cannot be read, the last view is kept, so the JWKS is still served
+        during an outage (a view a few minutes old is still right: retired keys stay
+        published for a day). Only a process that never read the keys fails. One request
+        re-reads at a time; the others keep using the current view meanwhile rather than
+        queueing behind a database that may be slow or frozen.
+        """
         snapshot = self._snapshot
         if snapshot is not None and time.monotonic() - self._loaded_at < REFRESH_SECONDS:
             return snapshot
-        with self._lock:
+        if snapshot is None:
+            self._lock.acquire()
+        elif not self._lock.acquire(blocking=False):
+            return snapshot
+        try:
             if self._snapshot is None or time.monotonic() - self._loaded_at >= REFRESH_SECONDS:
-                self._snapshot = self._load()
+                try:
+                    self._snapshot = self._load()
+                except SQLAlchemyError as error:
+                    if self._snapshot is None:
+                        raise
+                    log.warning("signing keys not re-read (%s): serving the keys read before", type(error).__name__)
                 self._loaded_at = time.monotonic()
             return self._snapshot
+        finally:
+            self._lock.release()
 
     def refresh(self) -> None:
         """Forget the cached view (after a rotation in this process)."""

@@ -247,3 +247,23 @@ def test_an_exhausted_connection_pool_answers_503_not_500(postgres_databases: Po
                 thread.join(10)
         engine.dispose()
     assert_unavailable(response)
+
+
+def test_the_jwks_is_served_from_the_last_read_while_the_database_is_away(
+    outage_app: tuple[Flask, Outage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verifiers fetch the JWKS on an unknown kid; an outage of the service's database must not
+    turn that into a 503 when the process already holds the keys (issue 16)."""
+    from service.tokens import keys
+
+    app, outage = outage_app
+    http = app.test_client()
+    before = http.get("/.well-known/jwks.json")
+    assert before.status_code == 200
+    monkeypatch.setattr(keys, "REFRESH_SECONDS", 0.0)  # every request tries to re-read
+    outage.down()
+    during = http.get("/.well-known/jwks.json")
+    assert during.status_code == 200, during.get_data(as_text=True)
+    assert during.get_json() == before.get_json()
+    outage.up()
+    assert http.get("/.well-known/jwks.json").get_json() == before.get_json()
