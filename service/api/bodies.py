@@ -18,11 +18,12 @@ UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class InputRefused(Exception):
-    """Input the edge refuses; `errors` maps where it was (e.g. "body.method") to why."""
+    """Input the edge refuses; `errors` maps where it was (e.g. "body.method") to why, as a
+    list of messages like the validation errors' (openapi.yaml's ValidationErrors)."""
 
     def __init__(self, errors: dict[str, str], *, status: int = 400) -> None:
         super().__init__("; ".join(f"{where}: {why}" for where, why in errors.items()))
-        self.errors = errors
+        self.errors = {where: [why] for where, why in errors.items()}
         self.status = status
 
 

@@ -86,7 +86,7 @@ def test_a_nul_in_a_withdraw_reason_is_400_and_the_consent_stays_active(http, au
     consent = http.post("/v1/consents", json=CONSENT, headers=auth).get_json()
     before = row_counts(runtime)
     response = raw_json(http, f"/v1/consents/{consent['consent_id']}/withdraw", json.dumps({"reason": "moved\u0000away"}), auth)
-    assert assert_refused(response)["errors"] == {"body.reason": "contains a NUL or an unpaired surrogate character"}
+    assert assert_refused(response)["errors"] == {"body.reason": ["contains a NUL or an unpaired surrogate character"]}
     assert row_counts(runtime) == before
     listed = http.get("/v1/consents?child_ref=child", headers=auth).get_json()
     assert [c["status"] for c in listed["items"] if c["consent_id"] == consent["consent_id"]] == ["active"]
@@ -121,7 +121,7 @@ def test_a_nul_or_non_utf8_query_parameter_is_400(http, auth, path: str) -> None
 )
 def test_a_repeated_query_parameter_is_refused_not_first_wins(http, auth, path: str) -> None:  # type: ignore[no-untyped-def]
     problem = assert_refused(http.get(path, headers=auth))
-    assert "repeated" in next(iter(problem["errors"].values()))
+    assert "repeated" in next(iter(problem["errors"].values()))[0]
 
 
 # (non-UTF-8 paths never reach the app through Werkzeug's test client, which replaces the
@@ -140,7 +140,7 @@ def test_a_nul_in_the_oauth_client_id_is_400_invalid_request_and_unauthenticated
     )
     problem = assert_refused(response)
     assert problem["error"] == "invalid_request"
-    assert problem["errors"] == {"form.client_id": "contains a NUL or an unpaired surrogate character"}
+    assert problem["errors"] == {"form.client_id": ["contains a NUL or an unpaired surrogate character"]}
     assert row_counts(runtime) == before
 
 
@@ -167,7 +167,7 @@ def test_non_utf8_or_nul_basic_credentials_are_400_not_500(http, runtime, creden
 
 def test_basic_credentials_that_are_not_base64_are_400(http) -> None:  # type: ignore[no-untyped-def]
     response = http.post("/oauth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": "Basic **"})
-    assert assert_refused(response)["errors"] == {"header.Authorization": "Basic credentials are not base64"}
+    assert assert_refused(response)["errors"] == {"header.Authorization": ["Basic credentials are not base64"]}
 
 
 def test_a_form_body_with_raw_non_ascii_bytes_is_400(http) -> None:  # type: ignore[no-untyped-def]
