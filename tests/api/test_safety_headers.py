@@ -60,7 +60,7 @@ def test_metrics_need_the_scrape_token(http) -> None:  # type: ignore[no-untyped
 
 def test_metrics_are_off_without_a_token_setting(runtime) -> None:  # type: ignore[no-untyped-def]
     settings = dataclasses.replace(runtime.settings, metrics_token=None)
-    http = create_app(runtime=dataclasses.replace(runtime, settings=settings, parts={})).test_client()
+    http = create_app(runtime=dataclasses.replace(runtime, settings=settings)).test_client()
     response = http.get("/metrics", headers=METRICS_AUTH)
     assert response.status_code == 404
     assert "AGEGATE_METRICS_TOKEN" in response.get_json()["detail"]
