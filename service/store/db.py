@@ -22,11 +22,14 @@ def make_engine(url: str, *, pool_size: int = 5, timeouts: DatabaseTimeouts = Da
     """Create the engine for `url`; SQLite gets the pragmas and transaction fix it needs,
     PostgreSQL connections get their timeouts."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _fix_sqlite_transactions(engine)
         return engine
     engine = create_engine(
         url,
+        # A statement's parameters (refs, sealed birth dates, hashes) stay out of exception
+        # messages, so no traceback or log line of a failed statement carries them.
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=5,

@@ -138,3 +138,15 @@ def test_a_write_stuck_behind_a_row_lock_answers_database_timeout_and_logs_it(
         assert [c["evidence_ref"] for c in listed] == ["ev-1"]  # nothing written
     finally:
         app.extensions["agegate"].engine.dispose()
+
+
+def test_a_failed_statement_does_not_carry_its_parameters_into_messages_or_logs(database_url: str) -> None:
+    """The export failing mid-stream used to log a traceback with the SQL parameters (D2)."""
+    engine = make_engine(database_url)
+    try:
+        with pytest.raises(DBAPIError) as raised, engine.connect() as conn:
+            conn.execute(text("SELECT * FROM no_such_table WHERE ref = :ref"), {"ref": "child-ref-secret-42"})
+    finally:
+        engine.dispose()
+    assert "child-ref-secret-42" not in str(raised.value)
+    assert "hidden due to hide_parameters" in str(raised.value)
