@@ -25,7 +25,7 @@ import pytest
 
 from service.store import migrate
 from tests.integration.conftest import CHILD_BIRTH_DATE, make_client
-from tests.integration.test_serving import Served, _bearer, _wait_until_up, free_port, gunicorn_env, run_gunicorn
+from tests.integration.test_serving import Served, bearer_header, wait_until_up, free_port, gunicorn_env, run_gunicorn
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pg_createcluster") is None or os.geteuid() != 0,
@@ -92,8 +92,8 @@ def test_a_frozen_database_is_not_ready_within_2_s_and_the_workers_stay_up(clust
     proc = run_gunicorn(env, tmp_path / "gunicorn.log")
     served = Served(port, cluster.url, {}, tmp_path / "gunicorn.log", True)
     try:
-        _wait_until_up(served, proc)
-        served.auth = _bearer(served, *make_client(cluster.url, "subjects:write", "tokens:issue", tenant="t"))
+        wait_until_up(served, proc)
+        served.auth = bearer_header(served, *make_client(cluster.url, "subjects:write", "tokens:issue", tenant="t"))
         child = {"subject_ref": "child", "evidence": {"method": "self_declared", "birth_date": CHILD_BIRTH_DATE}}
         assert served.request("POST", "/v1/subjects", child, served.auth)[0] == 201
         assert served.request("GET", "/readyz")[0] == 200
@@ -119,7 +119,7 @@ def test_a_frozen_database_is_not_ready_within_2_s_and_the_workers_stay_up(clust
             time.sleep(0.2)
         (replacement,) = worker_pids(proc.pid)
         assert replacement != worker
-        _wait_until_up(served, proc)
+        wait_until_up(served, proc)
         time.sleep(3.5)
         assert worker_pids(proc.pid) == [replacement]
         assert served.request("GET", "/readyz", timeout=5)[0] == 503

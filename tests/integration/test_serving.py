@@ -125,9 +125,9 @@ def served(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
     proc = run_gunicorn(env, log)
     try:
         served = Served(port, url, {}, log, bool(POSTGRES_URL))
-        _wait_until_up(served, proc)
+        wait_until_up(served, proc)
         assert not (metrics / "counter_999999.db").exists()
-        served.auth = _bearer(served, *make_client(url, "subjects:write", "tokens:issue", "audit:export", tenant="t"))
+        served.auth = bearer_header(served, *make_client(url, "subjects:write", "tokens:issue", "audit:export", tenant="t"))
         status, body, _ = served.request(
             "POST", "/v1/subjects", {"subject_ref": "child", "evidence": {"method": "self_declared", "birth_date": CHILD_BIRTH_DATE}}, served.auth
         )
@@ -138,7 +138,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
         proc.wait(15)
 
 
-def _bearer(served: Served, client_id: str, secret: str) -> dict[str, str]:
+def bearer_header(served: Served, client_id: str, secret: str) -> dict[str, str]:
     conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
     try:
         conn.request(
@@ -153,7 +153,7 @@ def _bearer(served: Served, client_id: str, secret: str) -> dict[str, str]:
         conn.close()
 
 
-def _wait_until_up(served: Served, proc: subprocess.Popen[bytes]) -> None:
+def wait_until_up(served: Served, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         assert proc.poll() is None, served.log.read_text()
