@@ -96,7 +96,13 @@ def next_bracket_change(birth_date: date, at: datetime, tz: ZoneInfo) -> datetim
     upcoming = [start for start, _ in _BRACKET_STARTS if start > age]
     if not upcoming:
         return None
-    change_day = _anniversary(birth_date, birth_date.year + min(upcoming)) + timedelta(days=1)
+    return turns_age_at(birth_date, min(upcoming), tz)
+
+
+def turns_age_at(birth_date: date, years: int, tz: ZoneInfo) -> datetime:
+    """Return the instant a person born on ``birth_date`` reaches age ``years``: 00:00 local
+    time in ``tz`` of the day after that anniversary (周岁), as an aware datetime in ``tz``."""
+    change_day = _anniversary(birth_date, birth_date.year + years) + timedelta(days=1)
     midnight = datetime.combine(change_day, time(0), tzinfo=tz)
     # Where a DST jump skips local midnight, fold=0 still names the instant the day begins;
     # the round trip through UTC turns it into a wall time that exists (e.g. 01:00).

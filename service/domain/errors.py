@@ -89,3 +89,24 @@ class PolicyInvalid(DomainError):
     def __init__(self, detail: str) -> None:
         self.detail = detail
         super().__init__(f"invalid policy: {detail}")
+
+
+class LimitLoosened(DomainError):
+    """A limit set looser than the law's or the tenant's default; guardians and tenants may
+    only tighten (POLICY.md, limits by age band). ``who`` is ``"guardian"`` or ``"tenant"``."""
+
+    def __init__(self, limit: str, who: str, allowed: str) -> None:
+        self.limit = limit
+        self.who = who
+        self.allowed = allowed
+        super().__init__(f"{limit}: a {who} may only tighten it (at most {allowed})")
+
+
+class PolicyLoosened(DomainError):
+    """A tenant policy override that would loosen a rule of the policy; ``where`` names it
+    (``rules.minor.digital_human.decision``)."""
+
+    def __init__(self, where: str, detail: str) -> None:
+        self.where = where
+        self.detail = detail
+        super().__init__(f"{where}: {detail}")

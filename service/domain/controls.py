@@ -1,0 +1,68 @@
+"""Guardian controls (CONTRACT §13): limits a guardian sets for their child, and categories
+the guardian turns off. A guardian may tighten any limit; loosening past the default in force
+(the policy's band, as the tenant tightened it) is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from service.domain.limits import Limits, LimitSettings, check_tightening, strictest
+from service.domain.policy import FeatureDecision, Policy
+
+GUARDIAN_BLOCKED = "guardian_blocked"
+
+
+@dataclass(frozen=True)
+class GuardianControls:
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    blocked_categories: frozenset[str] = frozenset()
+
+    def as_document(self) -> dict[str, Any]:
+        return {**self.limits.as_document(), "blocked_categories": sorted(self.blocked_categories)}
+
+
+NO_CONTROLS = GuardianControls()
+
+
+def check_controls(policy: Policy, age: int, controls: GuardianControls) -> None:
+    """Refuse controls that loosen a limit for a child of ``age`` or block an unknown category.
+
+    Raises LimitLoosened (naming the limit) or KeyError (naming the category). Limits exist
+    only for minors; from 18 on, nothing is left for a guardian to set.
+    """
+    for category in controls.blocked_categories:
+        if category not in policy.categories:
+            raise KeyError(category)
+    band = policy.limits_for_age(age)
+    if band is not None:
+        check_tightening(Limits.of_band(band), controls.limits, "guardian")
+
+
+def limits_for(policy: Policy, age: int, controls: GuardianControls) -> Limits | None:
+    """The ``limits`` claim for a subject of ``age``: the (tenant-tightened) policy band made
+    stricter by the guardian's controls; None for adults."""
+    band = policy.limits_for_age(age)
+    if band is None:
+        return None
+    return strictest(Limits.of_band(band), controls.limits)
+
+
+def apply_blocked(
+    decisions: Mapping[str, FeatureDecision], blocked: frozenset[str]
+) -> Mapping[str, FeatureDecision]:
+    """``decisions`` with each category the guardian blocked turned into ``deny``
+    (``guardian_blocked``); a deny the law already imposes keeps its own reason."""
+    if not blocked:
+        return decisions
+    return MappingProxyType(
+        {
+            category: FeatureDecision("deny", reason=GUARDIAN_BLOCKED)
+            if category in blocked and decision.decision != "deny"
+            else decision
+            for category, decision in decisions.items()
+        }
+    )
