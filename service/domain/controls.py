@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from service.domain.limits import Limits, LimitSettings, check_tightening, strictest
+from service.domain.errors import PolicyInvalid
+from service.domain.limits import Limits, LimitSettings, check_tightening, limit_settings, strictest
 from service.domain.policy import FeatureDecision, Policy
 
 GUARDIAN_BLOCKED = "guardian_blocked"
@@ -66,3 +67,18 @@ def apply_blocked(
             for category, decision in decisions.items()
         }
     )
+
+
+def controls_from_document(document: Mapping[str, Any], categories: tuple[str, ...]) -> GuardianControls:
+    """Controls from their document shape (as stored and as the API takes them).
+
+    Raises PolicyInvalid naming a malformed member, KeyError naming an unknown category.
+    """
+    limits = limit_settings({k: v for k, v in document.items() if k != "blocked_categories"}, "controls")
+    blocked = document.get("blocked_categories", [])
+    if not isinstance(blocked, list) or not all(isinstance(c, str) for c in blocked):
+        raise PolicyInvalid("controls.blocked_categories: expected a list of categories")
+    for category in blocked:
+        if category not in categories:
+            raise KeyError(category)
+    return GuardianControls(limits, frozenset(blocked))

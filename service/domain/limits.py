@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from service.domain.brackets import age_on, turns_age_at
-from service.domain.errors import LimitLoosened
+from service.domain.errors import LimitLoosened, PolicyInvalid
 from service.domain.policy_sections import Curfew, LimitBand
 
 MINUTES_PER_DAY = 24 * 60
@@ -112,6 +112,34 @@ def curfew_union(base: Curfew, *stricter: Curfew) -> Curfew:
     if before + after >= MINUTES_PER_DAY:
         return Curfew("00:00", "00:00")
     return Curfew(_clock(base_start - before), _clock(base_start + after))
+
+
+def limit_settings(value: object, where: str) -> LimitSettings:
+    """Parse ``{"daily_minutes", "curfew", "single_payment_max_cny", "monthly_payment_max_cny"}``
+    (each optional) as chosen by a tenant or a guardian. Raises PolicyInvalid naming the member."""
+    if not isinstance(value, dict):
+        raise PolicyInvalid(f"{where}: expected an object")
+    unknown = sorted(set(value) - {*NUMERIC_LIMITS, "curfew"})
+    if unknown:
+        raise PolicyInvalid(f"{where}: unknown member {unknown[0]!r}")
+    members = value
+    chosen: dict[str, Any] = {}
+    for name in NUMERIC_LIMITS:
+        if name in members:
+            number = members[name]
+            if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+                raise PolicyInvalid(f"{where}.{name}: expected a whole number of zero or more")
+            chosen[name] = number
+    if "curfew" in members:
+        curfew = members["curfew"]
+        try:
+            if not isinstance(curfew, dict) or set(curfew) != {"start", "end"}:
+                raise ValueError("expected start and end")
+            parse_clock(curfew["start"]), parse_clock(curfew["end"])
+        except (ValueError, TypeError) as error:
+            raise PolicyInvalid(f"{where}.curfew: {error}") from None
+        chosen["curfew"] = Curfew(curfew["start"], curfew["end"])
+    return LimitSettings(**chosen)
 
 
 def check_tightening(default: Limits, chosen: LimitSettings, who: str) -> None:

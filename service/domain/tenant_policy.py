@@ -26,9 +26,9 @@ from typing import Any
 from service.domain.brackets import Bracket
 from service.domain.errors import LimitLoosened, PolicyInvalid, PolicyLoosened
 from service.domain.evidence import Assurance
-from service.domain.limits import NUMERIC_LIMITS, Limits, LimitSettings, check_tightening, parse_clock, strictest
+from service.domain.limits import NUMERIC_LIMITS, Limits, check_tightening, limit_settings, strictest
 from service.domain.policy import Policy, Rule
-from service.domain.policy_sections import Curfew, LimitBand, LimitValue, Period, Retention
+from service.domain.policy_sections import LimitBand, LimitValue, Period, Retention
 
 _DECISION_RANK = {"allow": 0, "consent": 1, "deny": 2}
 _GUARDIAN_BRACKETS = (Bracket.UNDER_14, Bracket.MINOR)
@@ -111,29 +111,6 @@ def _stricter_rule(base: Policy, bracket: Bracket, category: str, cell: object, 
             raise PolicyLoosened(f"{where}.min_assurance", f"{min_assurance} cannot become {wanted}")
         min_assurance = wanted
     return Rule(decision=decision, basis=basis, obligations=obligations, min_assurance=min_assurance)
-
-
-def limit_settings(value: object, where: str) -> LimitSettings:
-    """Parse ``{"daily_minutes", "curfew", "single_payment_max_cny", "monthly_payment_max_cny"}``
-    (each optional) as chosen by a tenant or a guardian. Raises PolicyInvalid naming the member."""
-    members = _object(value, where, optional={*NUMERIC_LIMITS, "curfew"})
-    chosen: dict[str, Any] = {}
-    for name in NUMERIC_LIMITS:
-        if name in members:
-            number = members[name]
-            if not isinstance(number, int) or isinstance(number, bool) or number < 0:
-                raise PolicyInvalid(f"{where}.{name}: expected a whole number of zero or more")
-            chosen[name] = number
-    if "curfew" in members:
-        curfew = members["curfew"]
-        try:
-            if not isinstance(curfew, dict) or set(curfew) != {"start", "end"}:
-                raise ValueError("expected start and end")
-            parse_clock(curfew["start"]), parse_clock(curfew["end"])
-        except (ValueError, TypeError) as error:
-            raise PolicyInvalid(f"{where}.curfew: {error}") from None
-        chosen["curfew"] = Curfew(curfew["start"], curfew["end"])
-    return LimitSettings(**chosen)
 
 
 def _stricter_bands(bands: tuple[LimitBand, ...], value: object, stamp: str) -> tuple[LimitBand, ...]:

@@ -271,3 +271,30 @@ class BracketScanDay(Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+class GuardianControlsChange(Base):
+    """A guardian's controls for a child as set at one instant (CONTRACT §13). Never updated:
+    the latest row is in force, and the history answers what was in force at any instant."""
+
+    __tablename__ = "guardian_controls"
+    __table_args__ = (Index("ix_guardian_controls_tenant_child_ref_id", "tenant", "child_ref", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    child_ref: Mapped[str] = mapped_column(String(128))
+    guardian_ref: Mapped[str] = mapped_column(String(128))
+    controls: Mapped[str] = mapped_column(Text)  # JSON: limits and blocked_categories
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    log_seq: Mapped[int] = mapped_column(Integer)  # the controls_changed entry of the tenant's log
+
+
+class TenantPolicyRevision(Base):
+    """One installed revision of a tenant's policy overrides. Never updated: the highest
+    revision is in force, earlier ones answer for past instants."""
+
+    __tablename__ = "tenant_policies"
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document: Mapped[str] = mapped_column(Text)  # the override document as installed (JSON)
+    installed_at: Mapped[datetime] = mapped_column(UTCDateTime())
