@@ -211,3 +211,40 @@ def expire() -> None:
 
     count = _runtime().run(expire_consents, ConsentExpiry())
     click.echo(f"agegate: {count} consent(s) expired")
+
+
+@main.group()
+def policy() -> None:
+    """Tenant policy: a tenant's overrides, which may only make the policy stricter."""
+
+
+@policy.command("set")
+@click.option("--tenant", required=True)
+@click.argument("file", type=click.File("rb"))
+def policy_set(tenant: str, file: click.utils.LazyFile) -> None:
+    """Install FILE (JSON overrides) as the tenant's next policy revision; refuses any loosening."""
+    from service.domain.errors import PolicyInvalid, PolicyLoosened
+    from service.flows.policies import TenantPolicyInstall, install_tenant_policy
+
+    try:
+        document = json.loads(file.read())
+    except ValueError as error:
+        click.echo(f"agegate: {file.name}: not JSON: {error}", err=True)
+        sys.exit(2)
+    try:
+        installed = _runtime().run(install_tenant_policy, TenantPolicyInstall(tenant, document))
+    except (PolicyInvalid, PolicyLoosened) as error:
+        click.echo(f"agegate: refused: {error}", err=True)
+        sys.exit(1)
+    click.echo(f"agegate: tenant {tenant} now runs policy {installed.policy.version}")
+
+
+@policy.command("show")
+@click.option("--tenant", required=True)
+def policy_show(tenant: str) -> None:
+    """Print the policy in force for the tenant's users (JSON, as GET /v1/policy?tenant=T)."""
+    from service.flows.policies import policy_for
+
+    runtime = _runtime()
+    in_force = runtime.read(lambda session, deps, _: policy_for(session, deps, tenant), None)
+    click.echo(json.dumps(in_force.document(), ensure_ascii=False, indent=2))

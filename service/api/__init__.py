@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from service.api import audit, auth, consents, deletions, ops, subjects, tokens, webhooks
+    from service.api import audit, auth, consents, controls, deletions, ops, subjects, tokens, webhooks
 
     for blueprint in (
         auth.oauth_blueprint,
@@ -14,6 +14,7 @@ def register_blueprints(app: Flask) -> None:
         subjects.blueprint,
         tokens.blueprint,
         consents.blueprint,
+        controls.blueprint,
         audit.blueprint,
         webhooks.blueprint,
         deletions.blueprint,

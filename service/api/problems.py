@@ -114,6 +114,10 @@ def _facts(error: Exception) -> dict[str, Any]:
         return {"rule": error.rule}
     if isinstance(error, (domain.ImplausibleBirthDate, domain.InvalidResidentId)):
         return {"reason": error.reason}
+    if isinstance(error, domain.LimitLoosened):
+        return {"limit": error.limit, "allowed": error.allowed}
+    if isinstance(error, domain.PolicyLoosened):
+        return {"where": error.where}
     if isinstance(error, Conflict):
         return {"code": error.code}
     if hasattr(error, "reason") and isinstance(error.reason, str):
@@ -129,6 +133,9 @@ _TABLE: list[tuple[type[Exception], int, str, str]] = [
     (domain.BannedCategory, 422, "banned-category", "Category banned by law for this bracket"),
     (domain.NotConsentable, 422, "not-consentable", "Category not open to guardian consent"),
     (domain.ConsentNotAllowed, 422, "consent-not-allowed", "Consent not allowed"),
+    (domain.LimitLoosened, 422, "limit-loosened", "Limit looser than the default in force"),
+    (domain.PolicyLoosened, 422, "policy-loosened", "Override would loosen the policy"),
+    (domain.PolicyInvalid, 422, "policy-invalid", "Malformed policy or controls"),
     (NotFound, 404, "not-found", "Not found"),
     (Conflict, 409, "conflict", "Conflict"),
     # a constraint a concurrent request won: the whole transaction was rolled back, retry

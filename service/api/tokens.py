@@ -16,6 +16,7 @@ from service.api.bodies import load
 from service.api.schemas import ref_field
 from service.domain.brackets import Bracket
 from service.flows import tokens as token_flows
+from service.flows.policies import policy_for
 from service.flows.tokens import TokenRequest
 from service.runtime import current_runtime
 from service.store.transactions import run_in_transaction
@@ -77,9 +78,23 @@ def discovery() -> Response:
     )
 
 
+class PolicyQuery(Schema):
+    tenant = ref_field()
+
+
+POLICY_QUERY = PolicyQuery()
+
+
 @blueprint.get("/v1/policy")
 def policy() -> Response:
-    return _cacheable(current_runtime().policy.document())
+    """The base policy, or with `?tenant=T` the policy in force for T's users (base made
+    stricter by T's overrides; the base itself when T has none). Public, like the base."""
+    runtime = current_runtime()
+    tenant = POLICY_QUERY.load(request.args.to_dict()).get("tenant")
+    if tenant is None:
+        return _cacheable(runtime.policy.document())
+    in_force = run_in_transaction(runtime.reads, lambda session: policy_for(session, runtime.deps, tenant))
+    return _cacheable(in_force.document(), max_age=60)
 
 
 @blueprint.get("/v1/status-lists/<int:list_id>")
@@ -140,6 +155,8 @@ def verify() -> dict[str, Any]:
         "policy": claims["policy"],
         "exp": claims["exp"],
     }
+    if "limits" in claims:
+        answer["limits"] = claims["limits"]
     if "feature" in body:
         decision = verifier.gate(body["token"], body["feature"])
         answer.update(decision=decision.decision, obligations=list(decision.obligations))

@@ -85,6 +85,32 @@ def check_consent_request(
     ``no_scopes``; then, from ``policy.check_consent_scopes``, BannedCategory for a category
     denied outright or NotConsentable for one not marked C for the child's bracket.
     """
+    check_guardian(
+        child_bracket=child_bracket,
+        guardian_bracket=guardian_bracket,
+        guardian_assurance=guardian_assurance,
+        child_ref=child_ref,
+        guardian_ref=guardian_ref,
+    )
+    if not scopes:
+        raise ConsentNotAllowed("no_scopes", "a consent must cover at least one category")
+    policy.check_consent_scopes(child_bracket, scopes)
+
+
+def check_guardian(
+    *,
+    child_bracket: Bracket,
+    guardian_bracket: Bracket,
+    guardian_assurance: Assurance,
+    child_ref: str,
+    guardian_ref: str,
+) -> None:
+    """Refuse a guardian who may not act for the child: the who-may-consent rules of POLICY.md,
+    which also decide who may set the child's guardian controls.
+
+    Raises ConsentNotAllowed with the first broken rule: ``child_not_minor``,
+    ``guardian_is_child``, ``guardian_not_adult``, ``guardian_assurance_too_low``.
+    """
     if child_bracket not in _CHILD_BRACKETS:
         raise ConsentNotAllowed("child_not_minor", f"the child is {child_bracket}, not a minor")
     if guardian_ref == child_ref:
@@ -99,9 +125,6 @@ def check_consent_request(
             f"the guardian's age is {guardian_assurance}; "
             f"consent needs {_GUARDIAN_MIN_ASSURANCE} or stronger",
         )
-    if not scopes:
-        raise ConsentNotAllowed("no_scopes", "a consent must cover at least one category")
-    policy.check_consent_scopes(child_bracket, scopes)
 
 
 def consent_status(

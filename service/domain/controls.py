@@ -5,7 +5,7 @@ the guardian turns off. A guardian may tighten any limit; loosening past the def
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -32,12 +32,10 @@ NO_CONTROLS = GuardianControls()
 def check_controls(policy: Policy, age: int, controls: GuardianControls) -> None:
     """Refuse controls that loosen a limit for a child of ``age`` or block an unknown category.
 
-    Raises LimitLoosened (naming the limit) or KeyError (naming the category). Limits exist
-    only for minors; from 18 on, nothing is left for a guardian to set.
+    Raises LimitLoosened (naming the limit) or PolicyInvalid (naming the category). Limits
+    exist only for minors; from 18 on, nothing is left for a guardian to set.
     """
-    for category in controls.blocked_categories:
-        if category not in policy.categories:
-            raise KeyError(category)
+    _check_categories(controls.blocked_categories, policy.categories)
     band = policy.limits_for_age(age)
     if band is not None:
         check_tightening(Limits.of_band(band), controls.limits, "guardian")
@@ -72,13 +70,17 @@ def apply_blocked(
 def controls_from_document(document: Mapping[str, Any], categories: tuple[str, ...]) -> GuardianControls:
     """Controls from their document shape (as stored and as the API takes them).
 
-    Raises PolicyInvalid naming a malformed member, KeyError naming an unknown category.
+    Raises PolicyInvalid naming a malformed member or an unknown category.
     """
     limits = limit_settings({k: v for k, v in document.items() if k != "blocked_categories"}, "controls")
     blocked = document.get("blocked_categories", [])
     if not isinstance(blocked, list) or not all(isinstance(c, str) for c in blocked):
         raise PolicyInvalid("controls.blocked_categories: expected a list of categories")
+    _check_categories(blocked, categories)
+    return GuardianControls(limits, frozenset(blocked))
+
+
+def _check_categories(blocked: Iterable[str], categories: tuple[str, ...]) -> None:
     for category in blocked:
         if category not in categories:
-            raise KeyError(category)
-    return GuardianControls(limits, frozenset(blocked))
+            raise PolicyInvalid(f"controls.blocked_categories: unknown category {category!r}")

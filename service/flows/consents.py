@@ -12,6 +12,7 @@ from service.domain.consent import ConsentTerms, check_consent_request
 from service.domain.evidence import Assurance
 from service.flows import deletions
 from service.flows.deps import Deps
+from service.flows.policies import policy_for
 from service.store import audit_log
 from service.store import consents as consent_store
 from service.store import subjects as subject_store
@@ -152,7 +153,7 @@ def _check(session: Session, deps: Deps, tenant: str, terms: ConsentTerms) -> No
     now, tz = deps.clock(), deps.timezone
     child, guardian = subject_store.get_subjects(session, tenant, terms.child_ref, terms.guardian_ref)
     check_consent_request(
-        policy=deps.policy,
+        policy=policy_for(session, deps, tenant),
         child_bracket=bracket_at(subject_store.birth_date_of(deps.kek, child), now, tz),
         guardian_bracket=bracket_at(subject_store.birth_date_of(deps.kek, guardian), now, tz),
         guardian_assurance=Assurance(guardian.assurance),

@@ -7,7 +7,12 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from service.domain.evidence import Assurance
+from service.domain.brackets import Bracket, bracket_at
+from service.domain.controls import NO_CONTROLS, GuardianControls
+from service.domain.policy import Policy
 from service.flows.deps import Deps
+from service.flows.policies import policy_for
+from service.store import controls as controls_store
 from service.store import status as status_store
 from service.store import subjects as subject_store
 from service.store.token_facts import token_facts
@@ -43,9 +48,11 @@ def issue_token(session: Session, deps: Deps, request: TokenRequest) -> IssuedTo
         consent_ids=facts.consent_ids,
         consents_expire_at=facts.consents_expire_at,
     )
+    policy = policy_for(session, deps, request.tenant)
     return token_signing.issue_token(
         subject,
-        policy=deps.policy,
+        policy=policy,
+        controls=_controls_of_minor(session, deps, policy, request.tenant, subject),
         issuer=deps.issuer,
         audience=request.audience,
         ttl=min(request.ttl or deps.token_ttl, deps.token_ttl),
@@ -54,3 +61,12 @@ def issue_token(session: Session, deps: Deps, request: TokenRequest) -> IssuedTo
         kid=signing.kid,
         private_key=signing.private_key,
     )
+
+
+def _controls_of_minor(session: Session, deps: Deps, policy: Policy, tenant: str, subject: TokenSubject) -> GuardianControls:
+    """The guardian's controls, looked up only for minors: adults have none to carry, and
+    their tokens (most tokens) are spared the query."""
+    if bracket_at(subject.birth_date, deps.clock(), deps.timezone) not in (Bracket.UNDER_14, Bracket.MINOR):
+        return NO_CONTROLS
+    in_force = controls_store.in_force(session, tenant, subject.subject_ref, policy.categories)
+    return NO_CONTROLS if in_force is None else in_force.controls

@@ -106,3 +106,22 @@ def entries(
             return
         yield from rows
         after = rows[-1].seq
+
+
+def seq_of(session: Session, tenant: str, event_type: str, consent_id: str) -> int | None:
+    """The seq of the tenant's first `event_type` entry for `consent_id`, or None.
+
+    Entries are stored as RFC 8785 canonical JSON (no spaces, fixed member order), so the
+    members can be matched as exact substrings; the tenant's rows bound the scan.
+    """
+    row = session.execute(
+        select(ConsentLogEntry.seq)
+        .where(
+            ConsentLogEntry.tenant == tenant,
+            ConsentLogEntry.event.contains(f'"consent_id":"{consent_id}"', autoescape=True),
+            ConsentLogEntry.event.contains(f'"type":"{event_type}"', autoescape=True),
+        )
+        .order_by(ConsentLogEntry.seq)
+        .limit(1)
+    ).first()
+    return None if row is None else row[0]

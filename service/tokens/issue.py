@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 from agegate_verifier import TOKEN_TYPE
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from service.domain.brackets import bracket_at, next_bracket_change
+from service.domain.brackets import age_on, bracket_at, next_bracket_change
+from service.domain.controls import NO_CONTROLS, GuardianControls, apply_blocked, limits_for
+from service.domain.limits import next_band_change
 from service.domain.consent import effective_scopes
 from service.domain.evidence import Assurance
 from service.domain.policy import Policy
@@ -48,6 +50,7 @@ def issue_token(
     subject: TokenSubject,
     *,
     policy: Policy,
+    controls: GuardianControls = NO_CONTROLS,
     issuer: str,
     audience: str,
     ttl: int,
@@ -56,22 +59,24 @@ def issue_token(
     kid: str,
     private_key: Ed25519PrivateKey,
 ) -> IssuedToken:
-    """Sign a token whose features follow the policy for the subject's bracket at `now`.
+    """Sign a token whose features follow the policy for the subject's bracket at `now`, with
+    the guardian's `controls` applied (blocked categories denied, limits tightened).
 
-    `exp` is the earliest of now + ttl, the next bracket change and the expiry of a consent
-    the decisions rely on, so no verifier ever holds a token that outlived its facts.
+    `exp` is the earliest of now + ttl, the next bracket or limit-band change and the expiry
+    of a consent the decisions rely on, so no verifier ever holds a token that outlived its facts.
     """
     bracket = bracket_at(subject.birth_date, now, tz)
     consented = effective_scopes(policy, bracket, subject.consented_scopes)
-    decisions = policy.decide(bracket, subject.assurance, consented)
+    decisions = apply_blocked(policy.decide(bracket, subject.assurance, consented), controls.blocked_categories)
     iat = int(now.timestamp())
-    limits = [iat + ttl]
-    change = next_bracket_change(subject.birth_date, now, tz)
-    if change is not None:
-        limits.append(int(change.timestamp()))
+    ends = [iat + ttl]
+    for change in (next_bracket_change(subject.birth_date, now, tz), next_band_change(policy.limit_bands, subject.birth_date, now, tz)):
+        if change is not None:
+            ends.append(int(change.timestamp()))
     if consented and subject.consents_expire_at is not None:
-        limits.append(int(subject.consents_expire_at.timestamp()))
-    exp = min(limits)
+        ends.append(int(subject.consents_expire_at.timestamp()))
+    exp = min(ends)
+    limits = limits_for(policy, age_on(subject.birth_date, now.astimezone(tz).date()), controls)
     claims: dict[str, Any] = {
         "iss": issuer,
         "sub": subject.subject_ref,
@@ -89,5 +94,7 @@ def issue_token(
         "consents": list(subject.consent_ids) if consented else [],
         "status": {"status_list": {"idx": subject.status_idx, "uri": status_list_uri(issuer, subject.status_list_id)}},
     }
+    if limits is not None:  # minors only (contract v2 §13); the v1 claims stay as they were
+        claims["limits"] = limits.as_claim()
     token = sign_compact(TOKEN_TYPE, claims, kid=kid, private_key=private_key)
     return IssuedToken(token, claims, datetime.fromtimestamp(exp, timezone.utc))

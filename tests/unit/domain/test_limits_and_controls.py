@@ -10,7 +10,7 @@ import pytest
 
 from service.domain.brackets import Bracket
 from service.domain.controls import GuardianControls, apply_blocked, check_controls, limits_for
-from service.domain.errors import LimitLoosened
+from service.domain.errors import LimitLoosened, PolicyInvalid
 from service.domain.evidence import Assurance
 from service.domain.limits import (
     Limits,
@@ -154,7 +154,7 @@ def test_adults_carry_no_limits() -> None:
 
 
 def test_blocking_an_unknown_category_is_refused() -> None:
-    with pytest.raises(KeyError):
+    with pytest.raises(PolicyInvalid, match="unknown category 'gambling'"):
         check_controls(POLICY, 10, GuardianControls(blocked_categories=frozenset({"gambling"})))
 
 

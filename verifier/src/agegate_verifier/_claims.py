@@ -13,6 +13,7 @@ from .errors import Malformed, UnknownFeature, WrongAudience, WrongIssuer
 _DECISIONS = frozenset(("allow", "deny", "needs_consent"))
 _STRING_CLAIMS = ("sub", "jti", "age_bracket", "assurance", "verified_at", "policy")
 _LIST_ID = re.compile(r"[A-Za-z0-9_-]+")  # no dots, slashes or queries: one path segment
+_CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,12 +23,18 @@ class Decision:
     ``allowed`` is true only for ``decision == "allow"``; ``obligations`` must then be
     applied while serving the feature. ``reason`` says why not, when not allowed: the
     policy's reason, ``needs_consent``'s, or an ``InvalidToken.reason``.
+
+    ``limits`` (contract v2 §13, minors only, else None) must be enforced while serving any
+    feature: ``daily_minutes``, ``curfew`` (``{"start", "end"}``, local "HH:MM", possibly
+    across midnight; equal means the whole day), ``single_payment_max_cny`` and
+    ``monthly_payment_max_cny``.
     """
 
     allowed: bool
     decision: str
     obligations: tuple[str, ...] = ()
     reason: str | None = None
+    limits: dict[str, Any] | None = None
 
 
 def denial(reason: str) -> Decision:
@@ -44,7 +51,9 @@ def decide(claims: dict[str, Any], feature: str) -> Decision:
     if spec is None:
         return _UNKNOWN_FEATURE
     verdict = spec["decision"]
-    return Decision(verdict == "allow", verdict, tuple(spec.get("obligations") or ()), spec.get("reason"))
+    return Decision(
+        verdict == "allow", verdict, tuple(spec.get("obligations") or ()), spec.get("reason"), claims.get("limits")
+    )
 
 
 class Entry:
@@ -103,6 +112,25 @@ def _check_features(features: object) -> None:
             raise Malformed("reason must be a string")
 
 
+_LIMITS = frozenset(("daily_minutes", "single_payment_max_cny", "monthly_payment_max_cny"))
+
+
+def _check_limits(limits: object) -> None:
+    """A ``limits`` claim, when present, must be exactly the §13 shape: a verifier that
+    enforced a half-read limit would enforce the wrong one."""
+    if limits is None:
+        return
+    if type(limits) is not dict or set(limits) != {*_LIMITS, "curfew"}:
+        raise Malformed("limits must hold exactly daily_minutes, curfew and the payment caps")
+    if any(type(limits[name]) is not int or limits[name] < 0 for name in _LIMITS):
+        raise Malformed("limits must be non-negative integers")
+    curfew = limits["curfew"]
+    if type(curfew) is not dict or set(curfew) != {"start", "end"} or not all(
+        type(curfew[end]) is str and _CLOCK.fullmatch(curfew[end]) for end in ("start", "end")
+    ):
+        raise Malformed("limits.curfew must be {start, end} in HH:MM")
+
+
 def _status_reference(status: object, prefix: str) -> tuple[str, int]:
     reference = status.get("status_list") if type(status) is dict else None
     if type(reference) is not dict:
@@ -145,5 +173,6 @@ class ClaimsChecker:
             if type(claims.get(name)) is not str:
                 raise Malformed(f"{name} must be a string")
         _check_features(claims.get("features"))
+        _check_limits(claims.get("limits"))
         uri, idx = _status_reference(claims.get("status"), self._status_prefix)
         return Entry(payload, kid, claims["jti"], exp, max(nbf, iat) - self._leeway, uri, idx)
