@@ -99,7 +99,8 @@ def test_the_append_only_triggers_cover_the_consent_tables(fresh_database_url: s
         else:
             rows = conn.execute(text("SELECT tbl_name FROM sqlite_master WHERE type = 'trigger'"))
         guarded = {row[0] for row in rows}
-    assert guarded == set(APPEND_ONLY_TABLES)
+    # revision 0002 guards the history of guardian controls and tenant policies the same way
+    assert guarded == {*APPEND_ONLY_TABLES, "guardian_controls", "tenant_policies"}
 
 
 def test_upgrading_an_up_to_date_database_changes_nothing(fresh_database_url: str, fresh_engine: Engine) -> None:
