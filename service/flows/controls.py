@@ -22,6 +22,9 @@ from service.store import controls as controls_store
 from service.store import status as status_store
 from service.store import subjects as subject_store
 from service.store.controls import ControlsInForce
+from service.store.errors import NotFound
+from service.store.locks import lock_subjects
+from service.store.models import Subject
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,9 @@ def set_controls(session: Session, deps: Deps, change: ControlsChange) -> Contro
     PolicyInvalid (a malformed control or an unknown category).
     """
     now, tz = deps.clock(), deps.timezone
-    child, guardian = subject_store.get_subjects(session, change.tenant, change.child_ref, change.guardian_ref)
+    # Level 1 of store/locks.py (the child changes: its token slot), before the log head (level 3).
+    locked = lock_subjects(session, change.tenant, (change.child_ref, change.guardian_ref))
+    child, guardian = (_found(locked, ref) for ref in (change.child_ref, change.guardian_ref))
     child_birth = subject_store.birth_date_of(deps.kek, child)
     check_guardian(
         child_bracket=bracket_at(child_birth, now, tz),
@@ -116,3 +121,9 @@ def _view(child_ref: str, controls: GuardianControls, limits: Limits | None, in_
     if in_force is None:
         return ControlsView(child_ref, controls, limits, None, None, None)
     return ControlsView(child_ref, controls, limits, in_force.guardian_ref, in_force.set_at, in_force.log_seq)
+
+
+def _found(subjects: dict[str, Subject], subject_ref: str) -> Subject:
+    if subject_ref not in subjects:
+        raise NotFound("subject", subject_ref)
+    return subjects[subject_ref]

@@ -33,6 +33,7 @@ The paths:
   erase                  1 (the subject and, for a guardian, the children of its unended
                          consents, FOR UPDATE), 2 (every consent it ends), 3
   expire                 2 (the due consents), 3 (per tenant, in tenant order)
+  set guardian controls  1 (child and guardian, FOR UPDATE: the child's token slot changes), 3
 
 A path learns which rows it needs by plain reads first (a consent's child_ref never changes:
 consents are append-only) and then locks them. The one place where the set can grow after
