@@ -26,7 +26,7 @@ from typing import Any
 from service.domain.brackets import Bracket
 from service.domain.errors import LimitLoosened, PolicyInvalid, PolicyLoosened
 from service.domain.evidence import Assurance
-from service.domain.limits import NUMERIC_LIMITS, Limits, check_tightening, limit_settings, strictest
+from service.domain.limits import NUMERIC_LIMITS, Limits, LimitSettings, check_tightening, limit_settings, strictest
 from service.domain.policy import Policy, Rule
 from service.domain.policy_sections import LimitBand, LimitValue, Period, Retention
 
