@@ -108,7 +108,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class for every server (experiments)")
+    parser.add_argument("--worker-class", default="gevent", help="gunicorn worker class for every server (gevent: production)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread only)")
     parser.add_argument("--families", type=int, default=200, help="child/guardian pairs per tenant (few consents per child, as in life)")
     parser.add_argument("--tenants", type=int, default=4, help="tenants for the multi-tenant consent run")

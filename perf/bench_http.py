@@ -1,6 +1,6 @@
 """HTTP throughput of POST /v1/tokens and POST /v1/tokens/verify against a trivial-Flask ceiling.
 
-Both servers run under the project's gunicorn.conf.py with the same worker count (2 sync
+Both servers run under the project's gunicorn.conf.py with the same worker count (2 gevent
 workers by default); agegate talks to a fresh Postgres database. Runs alternate
 trivial -> tokens -> verify, reversed every other round; each figure is the median.
 
@@ -47,7 +47,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class for every server (experiments)")
+    parser.add_argument("--worker-class", default="gevent", help="gunicorn worker class for every server (gevent: production)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread only)")
     parser.add_argument("--subjects", type=int, default=200)
     parser.add_argument("--verify-tokens", type=int, default=1000, help="distinct tokens cycled by the verify load")
