@@ -104,7 +104,7 @@ def wait_until_up(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schemathesis", required=True, help="the schemathesis executable (its own venv)")
-    parser.add_argument("--max-examples", type=int, default=50, help="test cases per operation and phase")
+    parser.add_argument("--max-examples", type=int, default=30, help="test cases per operation and phase")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:

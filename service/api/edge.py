@@ -43,7 +43,7 @@ def _urlencoded_pairs(encoded: str, where: str) -> list[tuple[str, str]]:
         if not field:
             continue
         name, _, value = field.partition("=")
-        name_text = _decode(unquote_to_bytes(name.replace("+", " ")), f"{where}")
+        name_text = _decode(unquote_to_bytes(name.replace("+", " ")), where)
         pairs.append((name_text, _decode(unquote_to_bytes(value.replace("+", " ")), f"{where}.{name_text}")))
     return pairs
 

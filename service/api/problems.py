@@ -93,12 +93,11 @@ def database_failure(error: BaseException) -> tuple[str, str, str, int] | None:
 
 def _database_problem(error: BaseException, failure: tuple[str, str, str, int]) -> Response:
     name, title, detail, retry_after = failure
-    sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None) or getattr(
-        getattr(error, "orig", None), "sqlite_errorname", None
-    )
+    cause = getattr(error, "orig", None) or error  # the driver's error, when SQLAlchemy wrapped one
+    code = getattr(cause, "sqlstate", None) or getattr(cause, "sqlite_errorname", None)
     # The name first, so operators can grep for it; the class and code, never the statement
     # or its parameters (they may carry personal data).
-    log.warning("%s: %s%s", name, type(getattr(error, "orig", None) or error).__name__, f" ({sqlstate})" if sqlstate else "")
+    log.warning("%s: %s%s", name, type(cause).__name__, f" ({code})" if code else "")
     response = problem(503, name, title, detail)
     response.headers["Retry-After"] = str(retry_after)
     return response
