@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from service.api.edge import init_edge
     from service.api.ops import init_metrics
     from service.api.problems import init_problems
+    from service.web import init_web
 
     if runtime is None:
         runtime = build_runtime(settings or Settings.from_env())
@@ -125,5 +126,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     init_metrics(app)
     init_oauth(app)
     register_blueprints(app)
+    init_web(app, runtime)  # the hosted guardian pages (CONTRACT §12)
     logging.getLogger("agegate").setLevel(logging.INFO)
     return app

@@ -144,6 +144,8 @@ class Settings:
     # issuer URL -> JWKS source (file path or https URL) of trusted identity verifiers
     attesters: Mapping[str, str] = field(default_factory=dict)
     database_wait: float = 10.0
+    # the real-name identity provider guardians may log in with: issuer, client_id, client_secret
+    guardian_oidc: Mapping[str, str] | None = field(default=None, repr=False)
     using_development_kek: bool = True
     # Whether webhook URLs may point at loopback, private or link-local addresses (and use
     # plain http): on only for development, where the receiver runs on the same machine.
@@ -180,6 +182,7 @@ class Settings:
             status_ttl=_seconds("AGEGATE_STATUS_TTL", env.get("AGEGATE_STATUS_TTL", "60"), 3600),
             attesters=_attesters(env.get("AGEGATE_ATTESTERS", "{}")),
             database_wait=_seconds("AGEGATE_DATABASE_WAIT", env.get("AGEGATE_DATABASE_WAIT", "10"), 600),
+            guardian_oidc=_guardian_oidc(env.get("AGEGATE_GUARDIAN_OIDC")),
             using_development_kek=kek_text is None,
             webhook_allow_private=_webhook_allow_private(env.get("AGEGATE_WEBHOOK_ALLOW_PRIVATE"), issuer),
             database_timeouts=DatabaseTimeouts.from_env(env),
@@ -263,4 +266,22 @@ def _attesters(value: str) -> dict[str, str]:
         isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
     ):
         raise ConfigError("AGEGATE_ATTESTERS: expected a JSON object issuer -> JWKS file or URL")
+    return parsed
+
+
+def _guardian_oidc(value: str | None) -> dict[str, str] | None:
+    if value is None or not value.strip():
+        return None
+    problem = "AGEGATE_GUARDIAN_OIDC: expected a JSON object with issuer (http(s) URL), client_id and client_secret"
+    try:
+        parsed: Any = json.loads(value)
+    except json.JSONDecodeError:
+        raise ConfigError(problem) from None
+    if (
+        not isinstance(parsed, dict)
+        or set(parsed) != {"issuer", "client_id", "client_secret"}
+        or not all(isinstance(v, str) and v for v in parsed.values())
+        or urlsplit(parsed["issuer"]).scheme not in {"http", "https"}
+    ):
+        raise ConfigError(problem)
     return parsed

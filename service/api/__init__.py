@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from service.api import audit, auth, consents, controls, deletions, ops, subjects, tokens, webhooks
+    from service.api import audit, auth, consent_requests, consents, controls, deletions, ops, subjects, tokens, webhooks
 
     for blueprint in (
         auth.oauth_blueprint,
@@ -15,6 +15,7 @@ def register_blueprints(app: Flask) -> None:
         tokens.blueprint,
         consents.blueprint,
         controls.blueprint,
+        consent_requests.blueprint,
         audit.blueprint,
         webhooks.blueprint,
         deletions.blueprint,

@@ -298,3 +298,73 @@ class TenantPolicyRevision(Base):
     revision: Mapped[int] = mapped_column(Integer, primary_key=True)
     document: Mapped[str] = mapped_column(Text)  # the override document as installed (JSON)
     installed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+class ConsentRequest(Base):
+    """A consent the app asked agegate to collect from a guardian on the hosted page (CONTRACT §12).
+
+    The link token and the guardian code are kept only as keyed hashes and the child's label
+    only sealed under the KEK, so a copy of the database opens no page and names no child.
+    `state` is pending, completed, locked or expired; a pending request past `expires_at`
+    reads as expired before the sweep records it.
+    """
+
+    __tablename__ = "consent_requests"
+    __table_args__ = (Index("ix_consent_requests_tenant_child_ref", "tenant", "child_ref"),)
+
+    request_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    client_id: Mapped[str] = mapped_column(String(64))
+    child_ref: Mapped[str] = mapped_column(String(128))
+    guardian_ref: Mapped[str] = mapped_column(String(128))
+    relationship: Mapped[str] = mapped_column(String(20))
+    scopes: Mapped[str] = mapped_column(String(500))  # space-separated, in the order asked
+    notice_version: Mapped[str] = mapped_column(String(64))
+    notice_url: Mapped[str] = mapped_column(String(500))
+    child_label_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    locale: Mapped[str] = mapped_column(String(8))
+    link_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    # keyed hash of the guardian's subject at the real-name identity provider, when the app gave one
+    idp_subject_hash: Mapped[str | None] = mapped_column(String(64))
+    wrong_codes: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(10), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    consent_id: Mapped[str | None] = mapped_column(String(36))
+    granted: Mapped[str | None] = mapped_column(String(500))
+    declined: Mapped[str | None] = mapped_column(String(500))
+    receipt: Mapped[str | None] = mapped_column(Text)  # the signed receipt, for the guardian to download again
+
+
+class ManageLink(Base):
+    """A bounded-time link to a guardian's page for one child, kept only as a keyed hash."""
+
+    __tablename__ = "guardian_manage_links"
+
+    link_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    child_ref: Mapped[str] = mapped_column(String(128))
+    guardian_ref: Mapped[str] = mapped_column(String(128))
+    request_id: Mapped[str] = mapped_column(ForeignKey("consent_requests.request_id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class TenantPage(Base):
+    """How a tenant appears on the guardian pages: its display name and who may frame them."""
+
+    __tablename__ = "tenant_pages"
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    frame_origins: Mapped[str] = mapped_column(String(2000), default="")  # space-separated origins
+
+
+class SweepMark(Base):
+    """How far a periodic sweep has got (e.g. registrations already checked for consent)."""
+
+    __tablename__ = "sweep_marks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    upto: Mapped[datetime] = mapped_column(UTCDateTime())

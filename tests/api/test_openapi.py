@@ -185,7 +185,9 @@ def test_every_error_response_is_a_problem_document() -> None:
                 if int(status) < 400:
                     continue
                 media = set(response.get("content", {}))
-                assert media == {"application/problem+json"}, f"{method} {path} {status}"
+                # the guardian pages answer people, in HTML; everything else answers programs
+                expected = {"text/html"} if path.startswith("/guardian/") else {"application/problem+json"}
+                assert media == expected, f"{method} {path} {status}"
 
 
 def test_documented_operations_are_exactly_the_app_routes(app) -> None:  # type: ignore[no-untyped-def]
@@ -375,6 +377,54 @@ def test_consent_refusals(http, auth) -> None:  # type: ignore[no-untyped-def]
     check(unknown, "POST", "/v1/consents")
 
 
+def test_consent_requests_and_the_guardian_pages(http, auth) -> None:  # type: ignore[no-untyped-def]
+    post_json(http, "/v1/subjects", CHILD, auth)
+    post_json(http, "/v1/subjects", GUARDIAN, auth)
+    body = {
+        "child_ref": "u-1",
+        "guardian_ref": "g-1",
+        "relationship": "parent",
+        "scopes": ["pi_processing", "companion"],
+        "notice": {"version": "privacy-notice-v3", "url": "https://app.example/privacy/v3"},
+        "child_label": "小明",
+    }
+    created = post_json(http, "/v1/consent-requests", body, auth, **{"Idempotency-Key": "ask-1"})
+    assert created.status_code == 201
+    request = check(created, "POST", "/v1/consent-requests")
+    banned = post_json(http, "/v1/consent-requests", {**body, "scopes": ["virtual_intimacy"]}, auth)
+    assert banned.status_code == 422
+    check(banned, "POST", "/v1/consent-requests")
+    read = http.get(f"/v1/consent-requests/{request['request_id']}", headers=auth)
+    assert check(read, "GET", "/v1/consent-requests/{request_id}")["status"] == "pending"
+    early = http.post(f"/v1/consent-requests/{request['request_id']}/manage-link", headers=auth)
+    assert early.status_code == 409
+    check(early, "POST", "/v1/consent-requests/{request_id}/manage-link")
+
+    page = "/guardian/r/" + request["consent_url"].rsplit("/", 1)[1]
+    html = http.get(page)
+    check(html, "GET", "/guardian/r/{token}")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', html.get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    check(http.get(page + "/qr.svg"), "GET", "/guardian/r/{token}/qr.svg")
+    check(http.post(page + "/code", data={"csrf": csrf, "code": "12345"}), "POST", "/guardian/r/{token}/code")
+    check(http.post(page + "/code", data={"csrf": csrf, "code": request["guardian_code"]}), "POST", "/guardian/r/{token}/code")
+    answer = {"csrf": csrf, "choice-pi_processing": "allow", "choice-companion": "refuse", "confirm": "yes"}
+    check(http.post(page + "/answer", data=answer), "POST", "/guardian/r/{token}/answer")
+    check(http.get(page + "/receipt"), "GET", "/guardian/r/{token}/receipt")
+    receipt = check(http.get(page + "/receipt.jwt"), "GET", "/guardian/r/{token}/receipt.jwt")
+    validate_schema("ConsentReceiptClaims", _jws_part(receipt.strip(), 1))
+    link = http.post(f"/v1/consent-requests/{request['request_id']}/manage-link", headers=auth)
+    manage = "/guardian/m/" + check(link, "POST", "/v1/consent-requests/{request_id}/manage-link")["manage_url"].rsplit("/", 1)[1]
+    check(http.get(manage), "GET", "/guardian/m/{token}")
+    check(http.post(manage + "/withdraw", data={"csrf": csrf, "consent_id": "none"}), "POST", "/guardian/m/{token}/withdraw")
+    stylesheet = http.get("/guardian/static/guardian.css")
+    check(stylesheet, "GET", "/guardian/static/{filename}")
+    stylesheet.close()
+    check(http.get("/guardian/oidc/callback"), "GET", "/guardian/oidc/callback")
+    check(http.get(page + "/oidc"), "GET", "/guardian/r/{token}/oidc")
+    completed = check(http.get(f"/v1/consent-requests/{request['request_id']}", headers=auth), "GET", "/v1/consent-requests/{request_id}")
+    assert completed["granted"] == ["pi_processing"] and completed["declined"] == ["companion"]
+
+
 def test_audit_export_and_summary(http, auth, api) -> None:  # type: ignore[no-untyped-def]
     post_json(http, "/v1/subjects", CHILD, auth)
     post_json(http, "/v1/subjects", GUARDIAN, auth)
@@ -494,7 +544,7 @@ def _secured_operations() -> list[Any]:
 
 @pytest.mark.parametrize(("method", "path", "scope"), _secured_operations())
 def test_each_operation_needs_exactly_its_documented_scope(http, api, method, path, scope) -> None:  # type: ignore[no-untyped-def]
-    url = path.replace("{subject_ref}", "nobody").replace("{consent_id}", "no-such-consent")
+    url = path.replace("{subject_ref}", "nobody").replace("{consent_id}", "no-such-consent").replace("{request_id}", "no-such-request")
     kwargs: dict[str, Any] = {"json": {}} if method == "post" else {}
 
     anonymous = http.open(url, method=method.upper(), **kwargs)

@@ -1,0 +1,162 @@
+"""Consent requests, guardian management links and tenant page settings (CONTRACT §12).
+
+Query functions only: they take a Session, flush when they need to, never commit. Tokens
+and codes arrive here already hashed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.store.errors import NotFound
+from service.store.models import ConsentLogEntry, ConsentRequest, ManageLink, Subject, SweepMark, TenantPage
+
+PENDING, COMPLETED, LOCKED, EXPIRED = "pending", "completed", "locked", "expired"
+
+
+def state_at(request: ConsentRequest, now: datetime) -> str:
+    """The request's state at `now`: a pending request past its expiry reads as expired."""
+    if request.state == PENDING and request.expires_at <= now:
+        return EXPIRED
+    return request.state
+
+
+def add(session: Session, request: ConsentRequest) -> ConsentRequest:
+    session.add(request)
+    session.flush()
+    return request
+
+
+def get(session: Session, tenant: str, request_id: str, *, for_update: bool = False) -> ConsentRequest:
+    """The tenant's request; raises NotFound."""
+    query = select(ConsentRequest).where(ConsentRequest.tenant == tenant, ConsentRequest.request_id == request_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    request = session.scalar(query)
+    if request is None:
+        raise NotFound("consent request", request_id)
+    return request
+
+
+def by_link(session: Session, link_hash: str, *, for_update: bool = False) -> ConsentRequest | None:
+    """The request whose page link hashes to `link_hash`, or None."""
+    query = select(ConsentRequest).where(ConsentRequest.link_hash == link_hash)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalar(query)
+
+
+def due_to_expire(session: Session, now: datetime, *, limit: int = 500) -> list[ConsentRequest]:
+    """Pending requests past their expiry, oldest first, locked for the sweep."""
+    return list(
+        session.scalars(
+            select(ConsentRequest)
+            .where(ConsentRequest.state == PENDING, ConsentRequest.expires_at <= now)
+            .order_by(ConsentRequest.expires_at, ConsentRequest.request_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def open_for_child(session: Session, tenant: str, child_ref: str, now: datetime) -> int:
+    """How many of the child's requests are still pending and unexpired at `now`."""
+    return len(
+        session.scalars(
+            select(ConsentRequest.request_id).where(
+                ConsentRequest.tenant == tenant,
+                ConsentRequest.child_ref == child_ref,
+                ConsentRequest.state == PENDING,
+                ConsentRequest.expires_at > now,
+            )
+        ).all()
+    )
+
+
+def ever_asked_for(session: Session, tenant: str, child_refs: Iterable[str]) -> set[str]:
+    """Those of `child_refs` for whom at least one request was ever made."""
+    refs = list(child_refs)
+    if not refs:
+        return set()
+    return set(
+        session.scalars(
+            select(ConsentRequest.child_ref).where(ConsentRequest.tenant == tenant, ConsentRequest.child_ref.in_(refs)).distinct()
+        )
+    )
+
+
+def forget_labels(session: Session, tenant: str, child_ref: str) -> None:
+    """Drop the sealed child labels of an erased child's requests (the rest is refs and metadata)."""
+    for request in session.scalars(
+        select(ConsentRequest).where(ConsentRequest.tenant == tenant, ConsentRequest.child_ref == child_ref)
+    ):
+        request.child_label_enc = b""
+    session.flush()
+
+
+def log_entry_hash(session: Session, tenant: str, seq: int) -> str:
+    """The hash of the tenant's consent-log entry `seq` (a receipt names it)."""
+    return session.scalars(select(ConsentLogEntry.hash).where(ConsentLogEntry.tenant == tenant, ConsentLogEntry.seq == seq)).one()
+
+
+# ---------------------------------------------------------------- management links
+
+
+def add_manage_link(session: Session, link: ManageLink) -> ManageLink:
+    session.add(link)
+    session.flush()
+    return link
+
+
+def manage_link(session: Session, link_hash: str, now: datetime) -> ManageLink | None:
+    """The unexpired management link hashing to `link_hash`, or None."""
+    return session.scalar(select(ManageLink).where(ManageLink.link_hash == link_hash, ManageLink.expires_at > now))
+
+
+# ---------------------------------------------------------------- tenant page settings
+
+
+def tenant_page(session: Session, tenant: str) -> TenantPage | None:
+    return session.get(TenantPage, tenant)
+
+
+def set_tenant_page(session: Session, tenant: str, *, display_name: str, frame_origins: Iterable[str]) -> TenantPage:
+    """Create or replace how `tenant` appears on the guardian pages."""
+    page = session.get(TenantPage, tenant, with_for_update=True)
+    if page is None:
+        page = TenantPage(tenant=tenant)
+        session.add(page)
+    page.display_name = display_name
+    page.frame_origins = " ".join(dict.fromkeys(frame_origins))
+    session.flush()
+    return page
+
+
+# ---------------------------------------------------------------- keep little before consent
+
+
+def registered_between(session: Session, after: datetime | None, upto: datetime, *, limit: int = 500) -> list[Subject]:
+    """Subjects registered in (after, upto], oldest first, at most `limit` of them."""
+    query = select(Subject).where(Subject.created_at <= upto)
+    if after is not None:
+        query = query.where(Subject.created_at > after)
+    return list(session.scalars(query.order_by(Subject.created_at, Subject.id).limit(limit)))
+
+
+def sweep_mark(session: Session, name: str) -> datetime | None:
+    """How far the sweep `name` has got, locked until commit so two workers never both run it."""
+    mark = session.get(SweepMark, name, with_for_update=True)
+    return None if mark is None else mark.upto
+
+
+def advance_sweep_mark(session: Session, name: str, upto: datetime) -> None:
+    mark = session.get(SweepMark, name, with_for_update=True)
+    if mark is None:
+        session.add(SweepMark(name=name, upto=upto))
+    else:
+        mark.upto = max(mark.upto, upto)
+    session.flush()

@@ -1,0 +1,65 @@
+"""The hosted guardian pages (CONTRACT §12): server-rendered Jinja2, no JavaScript needed.
+
+`pages` holds the consent flow (code, choices, receipt), `manage` the guardian's page for a
+child, `oidc` the optional real-name login. Every response of this blueprint carries the
+headers of `security.page_headers`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, request, session, url_for
+from werkzeug.exceptions import HTTPException
+
+from service.runtime import Runtime
+from service.store.errors import NotFound
+from service.web import security
+from service.web.render import message
+from service.web.texts import LANGUAGE_NAMES, pick_locale
+
+blueprint = Blueprint("guardian", __name__, template_folder="templates", static_folder="static", static_url_path="/guardian/static")
+blueprint.after_request(security.page_headers)
+
+
+@blueprint.app_template_global()
+def lang_url(locale: str) -> str:
+    """This page in another language (GET pages only; a form page links to its GET page)."""
+    args = dict(request.view_args or {})
+    endpoint = request.endpoint or ""
+    if request.method != "GET":
+        endpoint = "guardian.manage_page" if endpoint.startswith("guardian.manage") else "guardian.consent_page"
+    return url_for(endpoint, **args, lang=locale)
+
+
+@blueprint.app_context_processor
+def _page_context() -> dict[str, Any]:
+    return {"csrf_token": security.csrf_token, "language_names": LANGUAGE_NAMES}
+
+
+def _error_page(status: int, key: str) -> tuple[str, int]:
+    return message(pick_locale(request.args.get("lang") or session.get("lang"), "zh-CN"), key, status)
+
+
+@blueprint.errorhandler(NotFound)
+def _not_found(_error: NotFound) -> tuple[str, int]:
+    return _error_page(404, "error.unknown")
+
+
+@blueprint.errorhandler(security.CsrfFailed)
+def _csrf(_error: security.CsrfFailed) -> tuple[str, int]:
+    return _error_page(400, "error.form")
+
+
+@blueprint.errorhandler(HTTPException)
+def _http(error: HTTPException) -> tuple[str, int]:
+    return _error_page(error.code or 500, "error.unknown" if (error.code or 500) in (404, 410) else "error.form")
+
+
+def init_web(app: Flask, runtime: Runtime) -> None:
+    from service.web import manage, oidc, pages  # noqa: F401  (registers the views)
+
+    security.init_session(app, runtime)
+    oidc.init_oidc(app, runtime)
+    app.register_blueprint(blueprint)
+

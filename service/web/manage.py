@@ -1,0 +1,96 @@
+"""The guardian's page for one child: consents in force and their withdrawal (CONTRACT §12).
+
+Opened by a bounded-time management link (from the receipt, or re-issued by the app with
+POST /v1/consent-requests/{id}/manage-link). Withdrawing takes two clicks, the same as
+granting did: the button, then the confirmation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import redirect, request, session, url_for
+
+from service.api import current_runtime
+from service.domain.consent import ConsentStatus
+from service.guardian import requests as steps
+from service.guardian.manage import withdraw
+from service.store import consent_requests as store
+from service.store import consents as consent_store
+from service.store.db import transaction
+from service.store.errors import NotFound
+from service.store.models import ManageLink
+from service.web import blueprint
+from service.web.pages import tenant_setup
+from service.web.render import page_locale, render
+from service.web.security import check_csrf
+
+
+def _link(db: Any, token: str) -> ManageLink:
+    link = steps.find_manage_link(db, current_runtime(), token)
+    if link is None:
+        raise NotFound("management link", "link")
+    return link
+
+
+def _active(db: Any, link: ManageLink) -> list[consent_store.ConsentRecord]:
+    records = consent_store.for_child(db, link.tenant, link.child_ref, current_runtime().clock())
+    return [r for r in records if r.status is ConsentStatus.ACTIVE and r.consent.guardian_ref == link.guardian_ref]
+
+
+def _shown(record: consent_store.ConsentRecord, locale: str) -> dict[str, Any]:
+    runtime = current_runtime()
+    return {
+        "consent_id": record.consent.consent_id,
+        "titles": [runtime.policy.category_text(c, locale).title for c in record.scopes],
+        "granted_at": record.consent.granted_at.astimezone(runtime.settings.timezone).strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def _child_label(db: Any, link: ManageLink) -> str:
+    return steps.child_label(current_runtime(), store.get(db, link.tenant, link.request_id))
+
+
+@blueprint.get("/guardian/m/<token>")
+def manage_page(token: str) -> Any:
+    runtime = current_runtime()
+    with transaction(runtime.sessions) as db:
+        link = _link(db, token)
+        locale = page_locale(store.get(db, link.tenant, link.request_id).locale)
+        tenant_name = tenant_setup(db, link.tenant)
+        return render(
+            "guardian/manage.html",
+            locale,
+            token=token,
+            tenant_name=tenant_name,
+            child_label=_child_label(db, link),
+            consents=[_shown(r, locale) for r in _active(db, link)],
+            withdrawn=session.pop("withdrawn", False),
+        )
+
+
+@blueprint.post("/guardian/m/<token>/withdraw")
+def withdraw_consent(token: str) -> Any:
+    """First post: the confirmation page. Second post (confirm=yes): the withdrawal."""
+    check_csrf(request.form.get("csrf"))
+    runtime = current_runtime()
+    consent_id = request.form.get("consent_id", "")
+    with transaction(runtime.sessions) as db:
+        link = _link(db, token)
+        locale = page_locale(store.get(db, link.tenant, link.request_id).locale)
+        tenant_name = tenant_setup(db, link.tenant)
+        chosen = next((r for r in _active(db, link) if r.consent.consent_id == consent_id), None)
+        if chosen is None:
+            raise NotFound("consent", "chosen")
+        if request.form.get("confirm") != "yes":
+            return render(
+                "guardian/withdraw.html",
+                locale,
+                token=token,
+                tenant_name=tenant_name,
+                child_label=_child_label(db, link),
+                consent=_shown(chosen, locale),
+            )
+        withdraw(db, runtime, link, consent_id)
+    session["withdrawn"] = True
+    return redirect(url_for("guardian.manage_page", token=token), 303)

@@ -1,0 +1,242 @@
+"""The guardian's consent pages: code, choices, receipt (CONTRACT §12).
+
+Server-rendered, no JavaScript. The URL carries only the opaque link token; what this
+browser proved (the code, or the identity provider's login) lives in the session cookie.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import segno
+from flask import Response, abort, g, redirect, request, session, url_for
+
+from service.api import current_runtime
+from service.domain.brackets import bracket_at
+from service.guardian import requests as steps
+from service.guardian.receipts import check_receipt
+from service.store import consent_requests as store
+from service.store import subjects as subject_store
+from service.store.db import transaction
+from service.store.errors import NotFound
+from service.store.models import ConsentRequest
+from service.web import blueprint, oidc
+from service.web.render import message, page_locale, render
+from service.web.security import check_csrf
+from service.web.texts import basis_in, words
+
+_CODE = re.compile(r"\A\s*(\d{6})\s*\Z")
+
+
+def tenant_setup(session_: Any, tenant: str) -> str:
+    """The tenant's display name; also lets the response name the origins that may frame it."""
+    page = store.tenant_page(session_, tenant)
+    g.frame_origins = tuple(page.frame_origins.split()) if page is not None else ()
+    return page.display_name if page is not None else tenant
+
+
+def _load(session_: Any, token: str, *, for_update: bool = False) -> ConsentRequest:
+    found = steps.find_by_link(session_, current_runtime(), token, for_update=for_update)
+    if found is None:
+        raise NotFound("consent request", "link")
+    return found
+
+
+def _proved(request_id: str) -> str | None:
+    """How this browser proved it is the guardian of `request_id` (None if it did not)."""
+    return session.get("proved", {}).get(request_id)
+
+
+def _categories(runtime: Any, session_: Any, record: ConsentRequest, locale: str) -> list[dict[str, str]]:
+    """Each asked category in plain words, with the basis of its rule for the child's bracket."""
+    policy = runtime.policy
+    child = subject_store.get_subject(session_, record.tenant, record.child_ref)
+    bracket = bracket_at(subject_store.birth_date_of(runtime.kek, child), runtime.clock(), runtime.settings.timezone)
+    shown = []
+    for category in record.scopes.split():
+        text = policy.category_text(category, locale)
+        rule = policy.rules[bracket][category]
+        shown.append({"id": category, "title": text.title, "explanation": text.explanation, "basis": basis_in(locale, rule.basis)})
+    return shown
+
+
+def _closed(locale: str, state: str) -> tuple[str, int]:
+    key = {"expired": "error.expired", "locked": "error.locked", "completed": "error.completed"}[state]
+    return message(locale, key, 410 if state == "expired" else 403 if state == "locked" else 409)
+
+
+@blueprint.get("/guardian/r/<token>")
+def consent_page(token: str) -> Any:
+    runtime = current_runtime()
+    with transaction(runtime.sessions) as db:
+        record = _load(db, token)
+        locale = page_locale(record.locale)
+        tenant_name = tenant_setup(db, record.tenant)
+        state = store.state_at(record, runtime.clock())
+        if state == store.COMPLETED and _proved(record.request_id):
+            return redirect(url_for("guardian.receipt_page", token=token), 303)
+        if state != store.PENDING:
+            return _closed(locale, state)
+        context = {
+            "token": token,
+            "tenant_name": tenant_name,
+            "child_label": steps.child_label(runtime, record),
+            "expires_at": record.expires_at.astimezone(runtime.settings.timezone).strftime("%Y-%m-%d %H:%M"),
+        }
+        if not _proved(record.request_id):
+            return render("guardian/code.html", locale, oidc_offered=oidc.offered(record), **context)
+        return render(
+            "guardian/consent.html",
+            locale,
+            categories=_categories(runtime, db, record, locale),
+            notice_version=record.notice_version,
+            notice_url=record.notice_url,
+            **context,
+        )
+
+
+@blueprint.post("/guardian/r/<token>/code")
+def enter_code(token: str) -> Any:
+    check_csrf(request.form.get("csrf"))
+    runtime = current_runtime()
+    with transaction(runtime.sessions) as db:
+        record = _load(db, token, for_update=True)
+        locale = page_locale(record.locale)
+        tenant_name = tenant_setup(db, record.tenant)
+        matched = _CODE.match(request.form.get("code", ""))
+        if matched is None:
+            outcome = None
+        else:
+            outcome = steps.enter_code(db, runtime, record, matched.group(1))
+        state = store.state_at(record, runtime.clock())
+        child_label = steps.child_label(runtime, record)
+    # committed: a wrong code is counted even though the answer is an error page
+    if outcome is not None and outcome.accepted:
+        proved = dict(session.get("proved", {}))
+        proved[record.request_id] = "guardian_code"
+        session["proved"] = proved
+        session.permanent = True
+        return redirect(url_for("guardian.consent_page", token=token), 303)
+    if state != store.PENDING:
+        return _closed(locale, state)
+    error = words(locale)["code.format"] if outcome is None else words(locale)["code.wrong"].format(left=outcome.attempts_left)
+    return render(
+        "guardian/code.html",
+        locale,
+        422,
+        token=token,
+        tenant_name=tenant_name,
+        child_label=child_label,
+        oidc_offered=oidc.offered(record),
+        error=error,
+    )
+
+
+@blueprint.post("/guardian/r/<token>/answer")
+def answer(token: str) -> Any:
+    check_csrf(request.form.get("csrf"))
+    runtime = current_runtime()
+    with transaction(runtime.sessions) as db:
+        record = _load(db, token, for_update=True)
+        locale = page_locale(record.locale)
+        tenant_name = tenant_setup(db, record.tenant)
+        state = store.state_at(record, runtime.clock())
+        if state != store.PENDING:
+            return _closed(locale, state)
+        method = _proved(record.request_id)
+        if method is None:
+            return message(locale, "error.session", 403)
+        asked = record.scopes.split()
+        choices = {category: request.form.get(f"choice-{category}") for category in asked}
+        errors = []
+        if any(choice not in ("allow", "refuse") for choice in choices.values()):
+            errors.append(words(locale)["consent.choose"])
+        if request.form.get("confirm") != "yes":
+            errors.append(words(locale)["consent.confirm_missing"])
+        if errors:
+            return render(
+                "guardian/consent.html",
+                locale,
+                422,
+                token=token,
+                tenant_name=tenant_name,
+                child_label=steps.child_label(runtime, record),
+                expires_at=record.expires_at.astimezone(runtime.settings.timezone).strftime("%Y-%m-%d %H:%M"),
+                categories=_categories(runtime, db, record, locale),
+                notice_version=record.notice_version,
+                notice_url=record.notice_url,
+                choices=choices,
+                errors=errors,
+            )
+        answered = steps.answer_request(
+            db,
+            runtime,
+            record,
+            steps.Answer(
+                allowed=tuple(c for c in asked if choices[c] == "allow"),
+                refused=tuple(c for c in asked if choices[c] == "refuse"),
+                method=method,
+            ),
+        )
+        manage_token, manage_until = steps.issue_manage_link(db, runtime, answered.request)
+    manage = dict(session.get("manage", {}))
+    manage[record.request_id] = [manage_token, manage_until.isoformat()]
+    session["manage"] = manage
+    return redirect(url_for("guardian.receipt_page", token=token), 303)
+
+
+def _answered(db: Any, token: str) -> ConsentRequest:
+    record = _load(db, token)
+    if record.state != store.COMPLETED or not _proved(record.request_id):
+        abort(404)
+    return record
+
+
+@blueprint.get("/guardian/r/<token>/receipt")
+def receipt_page(token: str) -> Any:
+    runtime = current_runtime()
+    with transaction(runtime.sessions) as db:
+        record = _answered(db, token)
+        locale = page_locale(record.locale)
+        tenant_name = tenant_setup(db, record.tenant)
+        policy, tz = runtime.policy, runtime.settings.timezone
+        claims = check_receipt(record.receipt or "", runtime.parts["keyring"].snapshot().jwks)
+        titles = {c: policy.category_text(c, locale).title for c in record.scopes.split()}
+        manage_token, manage_until = session.get("manage", {}).get(record.request_id, (None, None))
+        return render(
+            "guardian/receipt.html",
+            locale,
+            token=token,
+            tenant_name=tenant_name,
+            child_label=steps.child_label(runtime, record),
+            allowed=[titles[c] for c in claims["granted"]],
+            refused=[titles[c] for c in claims["declined"]],
+            recorded_at=record.answered_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if record.answered_at else "",
+            log=claims["log"],
+            manage_token=manage_token,
+            manage_until=None if manage_until is None else datetime.fromisoformat(manage_until).astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+        )
+
+
+@blueprint.get("/guardian/r/<token>/receipt.jwt")
+def receipt_file(token: str) -> Response:
+    runtime = current_runtime()
+    with transaction(runtime.sessions) as db:
+        record = _answered(db, token)
+        body = (record.receipt or "") + "\n"
+        name = f"consent-receipt-{record.request_id}.jwt"
+    return Response(body, mimetype="application/jwt", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@blueprint.get("/guardian/r/<token>/qr.svg")
+def qr_code(token: str) -> Response:
+    """The consent link as a QR code, for a guardian whose phone is not the one showing it."""
+    runtime = current_runtime()
+    with transaction(runtime.sessions) as db:
+        record = _load(db, token)
+        if store.state_at(record, runtime.clock()) != store.PENDING:
+            abort(410)
+    svg = segno.make(f"{runtime.settings.issuer}/guardian/r/{token}", error="m").svg_inline(scale=6, border=2)
+    return Response(svg, mimetype="image/svg+xml")
