@@ -248,3 +248,32 @@ def policy_show(tenant: str) -> None:
     runtime = _runtime()
     in_force = runtime.read(lambda session, deps, _: policy_for(session, deps, tenant), None)
     click.echo(json.dumps(in_force.document(), ensure_ascii=False, indent=2))
+
+
+@main.group()
+def tenants() -> None:
+    """How tenants appear to guardians."""
+
+
+@tenants.command("page")
+@click.option("--tenant", required=True)
+@click.option("--display-name", required=True, help="the name guardians see on the consent page")
+@click.option("--frame-origin", "frame_origins", multiple=True, help="an https origin allowed to frame the pages (repeatable)")
+def tenant_page(tenant: str, display_name: str, frame_origins: tuple[str, ...]) -> None:
+    """Set the tenant's display name and the origins that may embed the guardian pages."""
+    from urllib.parse import urlsplit
+
+    from service.store import consent_requests as request_store
+    from service.store.db import make_engine, make_sessionmaker, transaction
+
+    for origin in frame_origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in {"https", "http"} or not parts.netloc or parts.path not in {"", "/"} or parts.query:
+            click.echo(f"agegate: --frame-origin {origin!r}: expected an origin such as https://app.example", err=True)
+            sys.exit(2)
+    settings = _settings()
+    with transaction(make_sessionmaker(make_engine(settings.database_url))) as session:
+        request_store.set_tenant_page(
+            session, tenant, display_name=display_name, frame_origins=[o.rstrip("/") for o in frame_origins]
+        )
+    click.echo(f"agegate: guardian pages of {tenant} show {display_name!r}")
