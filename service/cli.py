@@ -277,3 +277,25 @@ def tenant_page(tenant: str, display_name: str, frame_origins: tuple[str, ...]) 
             session, tenant, display_name=display_name, frame_origins=[o.rstrip("/") for o in frame_origins]
         )
     click.echo(f"agegate: guardian pages of {tenant} show {display_name!r}")
+
+
+@main.group()
+def guardian() -> None:
+    """Hosted guardian consent."""
+
+
+@guardian.command("sweep")
+def guardian_sweep() -> None:
+    """Expire due consent requests and erase under-14s nobody consented for (idempotent; cron)."""
+    from service.domain.policy import load_policy
+    from service.guardian.keep_little import keep_little
+    from service.kek import KeyEncryptionKey
+    from service.runtime import Runtime
+    from service.store.db import make_engine, make_sessionmaker, transaction
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    runtime = Runtime(settings, engine, make_sessionmaker(engine), KeyEncryptionKey(settings.kek), load_policy())
+    with transaction(runtime.sessions) as session:
+        result = keep_little(session, runtime)
+    click.echo(f"agegate: {result.expired_requests} consent request(s) expired, {len(result.erased)} unconsented child(ren) erased")

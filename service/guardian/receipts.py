@@ -17,8 +17,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from service.runtime import Runtime
 from service.tokens.issue import sign_compact
+from service.tokens.keys import KeySnapshot
 
 RECEIPT_TYPE = "consent-receipt+jwt"
 RECEIPT_CLAIMS = (
@@ -54,11 +54,10 @@ class ReceiptFacts:
     log_hash: str
 
 
-def sign_receipt(runtime: Runtime, facts: ReceiptFacts) -> str:
+def sign_receipt(issuer: str, key: KeySnapshot, facts: ReceiptFacts) -> str:
     """The receipt JWS, signed with the active token key."""
-    key = runtime.parts["keyring"].snapshot()
     claims = {
-        "iss": runtime.settings.issuer,
+        "iss": issuer,
         "tenant": facts.tenant,
         "request_id": facts.request_id,
         "consent_id": facts.consent_id,

@@ -24,6 +24,7 @@ from service.store import audit_log
 from service.store import consent_requests as store
 from service.store.errors import Conflict
 from service.store.models import ConsentRequest, ManageLink
+from service.tokens.keys import KeySnapshot
 
 MAX_WRONG_CODES = 5
 MANAGE_LINK_LIFETIME = timedelta(days=7)
@@ -162,12 +163,14 @@ class Answered:
     receipt: str
 
 
-def answer_request(session: Session, runtime: Runtime, request: ConsentRequest, answer: Answer) -> Answered:
+def answer_request(session: Session, runtime: Runtime, request: ConsentRequest, answer: Answer, key: KeySnapshot) -> Answered:
     """Record the guardian's answer: `granted` for what they allowed, `declined` for what they
     refused, then `consent_request_completed`, and sign the receipt naming that last entry.
 
-    The caller has locked `request` and authenticated the guardian. A request answered
-    before is a Conflict: the link submits once.
+    The caller has locked `request`, authenticated the guardian, and taken the signing `key`
+    from the keyring before opening this transaction (the keyring reads in a transaction of
+    its own, which an open SQLite write would block). A request answered before is a
+    Conflict: the link submits once.
     """
     now = runtime.clock()
     if store.state_at(request, now) != store.PENDING:
@@ -190,7 +193,8 @@ def answer_request(session: Session, runtime: Runtime, request: ConsentRequest, 
     )
     seq = audit_log.append(session, request.tenant, [completed], now)
     receipt = sign_receipt(
-        runtime,
+        runtime.settings.issuer,
+        key,
         ReceiptFacts(
             tenant=request.tenant,
             request_id=request.request_id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from service.store.errors import NotFound
@@ -139,11 +139,15 @@ def set_tenant_page(session: Session, tenant: str, *, display_name: str, frame_o
 # ---------------------------------------------------------------- keep little before consent
 
 
-def registered_between(session: Session, after: datetime | None, upto: datetime, *, limit: int = 500) -> list[Subject]:
-    """Subjects registered in (after, upto], oldest first, at most `limit` of them."""
+def registered_between(
+    session: Session, after: tuple[datetime, int] | None, upto: datetime, *, limit: int = 500
+) -> list[Subject]:
+    """Subjects registered after the (created_at, id) key `after` and at or before `upto`,
+    in that key's order, at most `limit` of them (keyset pagination, ties included)."""
     query = select(Subject).where(Subject.created_at <= upto)
     if after is not None:
-        query = query.where(Subject.created_at > after)
+        at, last_id = after
+        query = query.where(or_(Subject.created_at > at, and_(Subject.created_at == at, Subject.id > last_id)))
     return list(session.scalars(query.order_by(Subject.created_at, Subject.id).limit(limit)))
 
 

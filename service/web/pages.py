@@ -138,6 +138,7 @@ def enter_code(token: str) -> Any:
 def answer(token: str) -> Any:
     check_csrf(request.form.get("csrf"))
     runtime = current_runtime()
+    key = runtime.parts["keyring"].snapshot()  # before the write transaction: it reads in its own
     with transaction(runtime.sessions) as db:
         record = _load(db, token, for_update=True)
         locale = page_locale(record.locale)
@@ -179,6 +180,7 @@ def answer(token: str) -> Any:
                 refused=tuple(c for c in asked if choices[c] == "refuse"),
                 method=method,
             ),
+            key,
         )
         manage_token, manage_until = steps.issue_manage_link(db, runtime, answered.request)
     manage = dict(session.get("manage", {}))
@@ -197,12 +199,13 @@ def _answered(db: Any, token: str) -> ConsentRequest:
 @blueprint.get("/guardian/r/<token>/receipt")
 def receipt_page(token: str) -> Any:
     runtime = current_runtime()
+    jwks = runtime.parts["keyring"].snapshot().jwks
     with transaction(runtime.sessions) as db:
         record = _answered(db, token)
         locale = page_locale(record.locale)
         tenant_name = tenant_setup(db, record.tenant)
         policy, tz = runtime.policy, runtime.settings.timezone
-        claims = check_receipt(record.receipt or "", runtime.parts["keyring"].snapshot().jwks)
+        claims = check_receipt(record.receipt or "", jwks)
         titles = {c: policy.category_text(c, locale).title for c in record.scopes.split()}
         manage_token, manage_until = session.get("manage", {}).get(record.request_id, (None, None))
         return render(

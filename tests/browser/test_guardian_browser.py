@@ -1,0 +1,198 @@
+"""The guardian pages in a real browser (headless Debian chromium, phone width, JS off and on).
+
+Screenshots of the zh-CN consent page and receipt go to $AGEGATE_SCREENSHOT_DIR when set
+(docs/ holds the ones the README shows).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+from typing import Any
+
+from service.guardian.receipts import check_receipt
+from tests.browser.conftest import Live
+
+_families = itertools.count(1)
+
+
+def screenshot(page: Any, name: str) -> None:
+    folder = os.environ.get("AGEGATE_SCREENSHOT_DIR")
+    if folder:
+        page.screenshot(path=str(Path(folder) / name), full_page=True)
+
+
+def open_and_enter_code(page: Any, created: dict[str, Any]) -> None:
+    page.goto(created["consent_url"])
+    page.get_by_label("6 位验证码").fill(created["guardian_code"])
+    page.get_by_role("button", name="继续").click()
+
+
+def choose(page: Any, category_title: str, choice: str) -> None:
+    page.get_by_role("group", name=category_title).get_by_text(choice, exact=True).click()
+
+
+def allow_two_refuse_one(page: Any) -> None:
+    choose(page, "处理孩子的个人信息", "同意")
+    choose(page, "AI 陪伴聊天", "同意")
+    choose(page, "付费互动（购买、打赏、虚拟礼物）", "不同意")
+    page.get_by_label("我是这个孩子的监护人", exact=False).check()
+
+
+def test_a_guardian_allows_two_categories_refuses_one_and_gets_a_receipt(page: Any, live: Live) -> None:
+    child, parent = live.family(next(_families))
+    created = live.ask(child, parent)
+
+    open_and_enter_code(page, created)
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert page.get_by_text("《个人信息保护法》第三十一条").count() == 1
+    assert page.get_by_role("link", name="隐私政策（版本 privacy-notice-v3）").count() == 1
+    allow_two_refuse_one(page)
+    screenshot(page, "guardian-consent-zh-CN.png")
+    page.get_by_role("button", name="提交我的选择").click()
+
+    assert page.get_by_role("heading", name="同意回执").is_visible()
+    assert page.get_by_role("status").inner_text() == "已记录您的选择。"
+    allowed = page.locator("#allowed + ul li").all_inner_texts()
+    refused = page.locator("#refused + ul li").all_inner_texts()
+    assert allowed == ["处理孩子的个人信息", "AI 陪伴聊天"] and refused == ["付费互动（购买、打赏、虚拟礼物）"]
+    screenshot(page, "guardian-receipt-zh-CN.png")
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="下载签名回执（JWS 文件）").click()
+    receipt = Path(download_info.value.path()).read_text().strip()
+    claims = check_receipt(receipt, live.http.get("/.well-known/jwks.json").get_json())
+    assert claims["granted"] == ["pi_processing", "companion"] and claims["declined"] == ["paid_interaction"]
+    status = live.http.get(f"/v1/consent-requests/{created['request_id']}", headers=live.auth).get_json()
+    assert status["status"] == "completed" and status["consent_id"] == claims["consent_id"]
+
+
+def test_five_wrong_codes_lock_the_request(no_js_page: Any, live: Live) -> None:
+    child, parent = live.family(next(_families))
+    created = live.ask(child, parent, locale="en")
+    wrong = "000000" if created["guardian_code"] != "000000" else "111111"
+    page = no_js_page
+    page.goto(created["consent_url"])
+    assert page.locator("html").get_attribute("lang") == "en"
+    for left in (4, 3, 2, 1):
+        page.get_by_label("6-digit code").fill(wrong)
+        page.get_by_role("button", name="Continue").click()
+        assert page.get_by_role("alert").inner_text() == f"That code is not right. {left} tries left."
+    page.get_by_label("6-digit code").fill(wrong)
+    page.get_by_role("button", name="Continue").click()
+    assert "this request is locked" in page.get_by_role("alert").inner_text()
+    page.goto(created["consent_url"])
+    assert page.get_by_label("6-digit code").count() == 0
+    assert live.http.get(f"/v1/consent-requests/{created['request_id']}", headers=live.auth).get_json()["status"] == "locked"
+
+
+def _token(live: Live, child: str) -> dict[str, Any]:
+    response = live.http.post("/v1/tokens", json={"subject_ref": child, "audience": "persona-chat"}, headers=live.auth)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()  # type: ignore[no-any-return]
+
+
+def test_withdrawal_on_the_management_page_revokes_the_childs_tokens(no_js_page: Any, live: Live) -> None:
+    child, parent = live.family(next(_families))
+    created = live.ask(child, parent)
+    page = no_js_page
+    open_and_enter_code(page, created)
+    allow_two_refuse_one(page)
+    page.get_by_role("button", name="提交我的选择").click()
+
+    before = _token(live, child)
+    assert before["features"]["companion"]["decision"] == "allow"
+
+    page.get_by_role("link", name="管理或撤回同意").click()
+    assert page.get_by_role("heading", name="管理您的同意").is_visible()
+    page.get_by_role("button", name="撤回这项同意").click()
+    assert page.get_by_role("heading", name="确认撤回").is_visible()
+    page.get_by_role("button", name="确定撤回").click()
+    assert page.get_by_role("status").inner_text() == "已撤回同意。"
+    assert page.get_by_text("目前没有有效的同意。").is_visible()
+
+    verified = live.http.post("/v1/tokens/verify", json={"token": before["token"]}, headers=live.auth).get_json()
+    assert verified == {"active": False, "reason": "revoked"}
+    after = _token(live, child)
+    assert after["features"]["companion"]["decision"] == "needs_consent"
+    assert after["features"]["pi_processing"]["decision"] == "needs_consent"
+
+
+def test_the_app_reissues_a_management_link(no_js_page: Any, live: Live) -> None:
+    child, parent = live.family(next(_families))
+    created = live.ask(child, parent, locale="en")
+    page = no_js_page
+    page.goto(created["consent_url"])
+    page.get_by_label("6-digit code").fill(created["guardian_code"])
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("group", name="Processing your child's personal information").get_by_text("Allow", exact=True).click()
+    page.get_by_role("group", name="AI companion chat").get_by_text("Refuse", exact=True).click()
+    page.get_by_role("group", name="Paid interaction (purchases, tips, virtual gifts)").get_by_text("Refuse", exact=True).click()
+    page.get_by_label("I am this child's guardian", exact=False).check()
+    page.get_by_role("button", name="Submit my choices").click()
+    assert page.locator("#refused + ul li").all_inner_texts() == ["AI companion chat", "Paid interaction (purchases, tips, virtual gifts)"]
+
+    link = live.http.post(f"/v1/consent-requests/{created['request_id']}/manage-link", headers=live.auth).get_json()
+    fresh = page.context.browser.new_context(java_script_enabled=False).new_page()
+    fresh.goto(link["manage_url"])
+    assert fresh.locator("html").get_attribute("lang") == "en"
+    assert fresh.get_by_role("heading", name="Processing your child's personal information").is_visible()
+    fresh.context.close()
+
+
+def test_the_page_switches_between_chinese_and_english(no_js_page: Any, live: Live) -> None:
+    child, parent = live.family(next(_families))
+    created = live.ask(child, parent)
+    page = no_js_page
+    page.goto(created["consent_url"])
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert page.get_by_role("heading", name="监护人同意").is_visible()
+    page.get_by_role("link", name="English").click()
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.get_by_role("heading", name="Guardian consent").is_visible()
+    page.get_by_label("6-digit code").fill(created["guardian_code"])
+    page.get_by_role("button", name="Continue").click()
+    assert page.get_by_role("group", name="AI companion chat").is_visible()  # still English after the form
+    page.get_by_role("link", name="中文").click()
+    assert page.get_by_role("group", name="AI 陪伴聊天").is_visible()
+
+
+def test_the_page_fits_a_360_pixel_screen(no_js_page: Any, live: Live) -> None:
+    child, parent = live.family(next(_families))
+    created = live.ask(child, parent)
+    page = no_js_page
+    open_and_enter_code(page, created)
+    # layout boxes, not script: JavaScript is off in this page
+    boxes = [page.locator("html").bounding_box()]
+    boxes += [element.bounding_box() for element in page.locator("main, fieldset, label, button, p, a").all()]
+    assert all(box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360 for box in boxes), boxes
+
+
+def test_a_guardian_logs_in_with_the_identity_provider(no_js_page: Any, live: Live, provider: Any) -> None:
+    child, parent = live.family(next(_families))
+    provider.subject = f"idp-{child}"
+    created = live.ask(child, parent, guardian_idp_subject=f"idp-{child}")
+    page = no_js_page
+    page.goto(created["consent_url"])
+    page.get_by_role("link", name="使用实名身份登录").click()
+    assert page.get_by_role("group", name="AI 陪伴聊天").is_visible()
+    allow_two_refuse_one(page)
+    page.get_by_role("button", name="提交我的选择").click()
+    assert page.get_by_role("heading", name="同意回执").is_visible()
+    consent_id = live.http.get(f"/v1/consent-requests/{created['request_id']}", headers=live.auth).get_json()["consent_id"]
+    consents = live.http.get(f"/v1/consents?child_ref={child}", headers=live.auth).get_json()["items"]
+    assert [(c["consent_id"], c["method"]) for c in consents] == [(consent_id, "hosted_page_oidc")]
+
+
+def test_the_identity_provider_must_name_the_guardian(no_js_page: Any, live: Live, provider: Any) -> None:
+    child, parent = live.family(next(_families))
+    provider.subject = "someone-else"
+    created = live.ask(child, parent, guardian_idp_subject=f"idp-{child}")
+    page = no_js_page
+    page.goto(created["consent_url"])
+    page.get_by_role("link", name="使用实名身份登录").click()
+    assert "没有确认您是这位监护人" in page.get_by_role("alert").inner_text()
+    page.goto(created["consent_url"])
+    assert page.get_by_label("6 位验证码").is_visible()  # not logged in: the code is still needed
+    assert live.http.get(f"/v1/consent-requests/{created['request_id']}", headers=live.auth).get_json()["status"] == "pending"
