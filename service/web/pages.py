@@ -16,7 +16,7 @@ from flask import Response, abort, g, redirect, request, session, url_for
 from service.api import current_runtime
 from service.domain.brackets import bracket_at
 from service.guardian import requests as steps
-from service.guardian.receipts import check_receipt
+from service.guardian.receipts import read_receipt
 from service.store import consent_requests as store
 from service.store import subjects as subject_store
 from service.store.db import transaction
@@ -205,7 +205,7 @@ def receipt_page(token: str) -> Any:
         locale = page_locale(record.locale)
         tenant_name = tenant_setup(db, record.tenant)
         policy, tz = runtime.policy, runtime.settings.timezone
-        claims = check_receipt(record.receipt or "", jwks)
+        claims = read_receipt(record.receipt or "", jwks, runtime.settings.issuer)
         titles = {c: policy.category_text(c, locale).title for c in record.scopes.split()}
         manage_token, manage_until = session.get("manage", {}).get(record.request_id, (None, None))
         return render(

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from service.guardian.receipts import check_receipt
+from service.guardian.receipts import read_receipt
 from tests.browser.conftest import Live
 
 _families = itertools.count(1)
@@ -62,7 +62,7 @@ def test_a_guardian_allows_two_categories_refuses_one_and_gets_a_receipt(page: A
     with page.expect_download() as download_info:
         page.get_by_role("link", name="下载签名回执（JWS 文件）").click()
     receipt = Path(download_info.value.path()).read_text().strip()
-    claims = check_receipt(receipt, live.http.get("/.well-known/jwks.json").get_json())
+    claims = read_receipt(receipt, live.http.get("/.well-known/jwks.json").get_json(), live.base)
     assert claims["granted"] == ["pi_processing", "companion"] and claims["declined"] == ["paid_interaction"]
     status = live.http.get(f"/v1/consent-requests/{created['request_id']}", headers=live.auth).get_json()
     assert status["status"] == "completed" and status["consent_id"] == claims["consent_id"]

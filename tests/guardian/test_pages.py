@@ -12,7 +12,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from service.guardian.receipts import RECEIPT_CLAIMS, InvalidReceipt, check_receipt
+from agegate_verifier.receipt import RECEIPT_CLAIMS, ReceiptInvalid
+
+from service.guardian.receipts import read_receipt
 from service.store.db import transaction
 from service.store.models import ConsentLogEntry
 from tests.guardian.conftest import ask, csrf_of, page_path
@@ -73,8 +75,8 @@ def test_code_then_choices_then_receipt_records_granted_declined_and_completed(h
 
     download = http.get(path + "/receipt.jwt")
     assert download.headers["Content-Disposition"].startswith("attachment;")
-    claims = check_receipt(download.get_data(as_text=True), runtime.parts["keyring"].snapshot().jwks)
-    assert list(claims) == list(RECEIPT_CLAIMS)
+    claims = read_receipt(download.get_data(as_text=True), runtime.parts["keyring"].snapshot().jwks, "https://agegate.test")
+    assert set(claims) == RECEIPT_CLAIMS
     assert claims["granted"] == ["pi_processing", "companion"] and claims["declined"] == ["paid_interaction"]
     assert claims["log"] == {"seq": completed["_seq"], "hash": completed["_hash"]}
     assert claims["consent_id"] == granted["consent_id"] and claims["policy"] == runtime.policy.version
@@ -97,10 +99,13 @@ def test_a_tampered_receipt_fails_the_check(http, auth, family, runtime) -> None
     receipt = http.get(path + "/receipt.jwt").get_data(as_text=True).strip()
     header, claims, signature = receipt.split(".")
     forged_claims = claims[:-4] + ("AAAA" if claims[-4:] != "AAAA" else "BBBB")
-    with pytest.raises(InvalidReceipt):
-        check_receipt(f"{header}.{forged_claims}.{signature}", runtime.parts["keyring"].snapshot().jwks)
-    with pytest.raises(InvalidReceipt):
-        check_receipt(receipt, {"keys": []})
+    jwks = runtime.parts["keyring"].snapshot().jwks
+    with pytest.raises(ReceiptInvalid):
+        read_receipt(f"{header}.{forged_claims}.{signature}", jwks, "https://agegate.test")
+    with pytest.raises(ReceiptInvalid):
+        read_receipt(receipt, {"keys": []}, "https://agegate.test")
+    with pytest.raises(ReceiptInvalid):
+        read_receipt(receipt, jwks, "https://another-issuer.example")
 
 
 def test_five_wrong_codes_lock_the_request(http, auth, family) -> None:  # type: ignore[no-untyped-def]
@@ -176,3 +181,32 @@ def test_the_qr_code_encodes_the_page_link(http, auth, family) -> None:  # type:
     created = ask(http, auth)
     svg = http.get(page_path(created) + "/qr.svg")
     assert svg.status_code == 200 and svg.mimetype == "image/svg+xml" and svg.get_data(as_text=True).startswith("<svg")
+
+
+def test_the_receipt_checks_with_agegate_verify_and_against_the_log_export(http, auth, family, runtime, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    created = ask(http, auth)
+    path = page_path(created)
+    enter_code(http, path, created["guardian_code"])
+    answer(http, path, CHOICES)
+    receipt_file = tmp_path / "receipt.jwt"
+    receipt_file.write_text(http.get(path + "/receipt.jwt").get_data(as_text=True))
+    jwks_file = tmp_path / "jwks.json"
+    jwks_file.write_text(http.get("/.well-known/jwks.json").get_data(as_text=True))
+
+    verify = Path(sys.executable).with_name("agegate-verify")
+    checked = subprocess.run(
+        [str(verify), "receipt", str(receipt_file), "--jwks", str(jwks_file), "--issuer", "https://agegate.test"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert created["request_id"] in checked.stdout
+
+    claims = read_receipt(receipt_file.read_text(), json.loads(jwks_file.read_text()), "https://agegate.test")
+    export = http.get("/v1/audit/consent-log", headers=auth).get_data(as_text=True).splitlines()
+    entry = next(json.loads(line) for line in export if json.loads(line).get("seq") == claims["log"]["seq"] and json.loads(line)["kind"] == "event")
+    assert entry["hash"] == claims["log"]["hash"]
+    assert entry["event"]["type"] == "consent_request_completed" and entry["event"]["request_id"] == created["request_id"]
