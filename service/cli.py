@@ -287,15 +287,8 @@ def guardian() -> None:
 @guardian.command("sweep")
 def guardian_sweep() -> None:
     """Expire due consent requests and erase under-14s nobody consented for (idempotent; cron)."""
-    from service.domain.policy import load_policy
-    from service.guardian.keep_little import keep_little
-    from service.kek import KeyEncryptionKey
-    from service.runtime import Runtime
-    from service.store.db import make_engine, make_sessionmaker, transaction
+    from service.app import build_runtime
+    from service.guardian.keep_little import Sweep, keep_little
 
-    settings = _settings()
-    engine = make_engine(settings.database_url)
-    runtime = Runtime(settings, engine, make_sessionmaker(engine), KeyEncryptionKey(settings.kek), load_policy())
-    with transaction(runtime.sessions) as session:
-        result = keep_little(session, runtime)
+    result = build_runtime(_settings()).run(keep_little, Sweep())
     click.echo(f"agegate: {result.expired_requests} consent request(s) expired, {len(result.erased)} unconsented child(ren) erased")

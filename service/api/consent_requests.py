@@ -11,7 +11,7 @@ from flask import Blueprint, g, request
 from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
-from service.api import current_runtime
+from service.runtime import current_runtime
 from service.api.auth import require_scope
 from service.api.bodies import json_body
 from service.api.schemas import is_ref, ref_field
@@ -121,7 +121,7 @@ def create() -> tuple[dict[str, Any], int]:
                 return _unseal(runtime, replay.body), replay.status_code
         created = steps.create_request(
             session,
-            runtime,
+            runtime.deps,
             steps.NewRequest(
                 tenant=caller.tenant,
                 client_id=caller.client_id,
@@ -177,5 +177,5 @@ def manage_link(request_id: str) -> tuple[dict[str, Any], int]:
         record = store.get(session, g.caller.tenant, _known(request_id))
         if record.state != store.COMPLETED:
             raise Conflict("consent_request_not_completed", "a management link follows a completed request only")
-        token, expires_at = steps.issue_manage_link(session, runtime, record)
+        token, expires_at = steps.issue_manage_link(session, runtime.deps, record)
     return {"manage_url": f"{runtime.settings.issuer}/guardian/m/{token}", "expires_at": timestamp(expires_at)}, 201

@@ -1,6 +1,6 @@
 """Consent requests (CONTRACT §12): created by the app, answered by the guardian on the page.
 
-Each step is `fn(session, runtime, ...)`, run inside the caller's transaction. What may be
+Each step is `fn(session, deps, ...)`, run inside the caller's transaction. What may be
 asked and what a grant records are decided by the consent flows; these steps only add the
 request around them: the link, the code, the lock, the receipt.
 """
@@ -19,7 +19,7 @@ from service import events
 from service.guardian import links
 from service.guardian.consenting import check_request, record_answer
 from service.guardian.receipts import ReceiptFacts, sign_receipt
-from service.runtime import Runtime
+from service.flows.deps import Deps
 from service.store import audit_log
 from service.store import consent_requests as store
 from service.store.errors import Conflict
@@ -58,20 +58,20 @@ def _label_context(request_id: str) -> bytes:
     return request_id.encode()
 
 
-def child_label(runtime: Runtime, request: ConsentRequest) -> str:
+def child_label(deps: Deps, request: ConsentRequest) -> str:
     """The nickname the app gave for the child ("" once the child was erased)."""
     if not request.child_label_enc:
         return ""
-    return runtime.kek.open(_LABEL, request.child_label_enc, _label_context(request.request_id)).decode()
+    return deps.kek.open(_LABEL, request.child_label_enc, _label_context(request.request_id)).decode()
 
 
-def create_request(session: Session, runtime: Runtime, new: NewRequest) -> CreatedRequest:
+def create_request(session: Session, deps: Deps, new: NewRequest) -> CreatedRequest:
     """Check the request against the consent rules, store it, log `consent_request_created`."""
-    now = runtime.clock()
-    check_request(session, runtime, tenant=new.tenant, child_ref=new.child_ref, guardian_ref=new.guardian_ref, scopes=new.scopes, now=now)
+    now = deps.clock()
+    check_request(session, deps, tenant=new.tenant, child_ref=new.child_ref, guardian_ref=new.guardian_ref, scopes=new.scopes)
     request_id = str(uuid.uuid4())
     token, code = links.new_link_token(), links.new_code()
-    kek = runtime.kek
+    kek = deps.kek
     request = store.add(
         session,
         ConsentRequest(
@@ -111,11 +111,11 @@ def create_request(session: Session, runtime: Runtime, new: NewRequest) -> Creat
     return CreatedRequest(request, token, code)
 
 
-def find_by_link(session: Session, runtime: Runtime, token: str, *, for_update: bool = False) -> ConsentRequest | None:
+def find_by_link(session: Session, deps: Deps, token: str, *, for_update: bool = False) -> ConsentRequest | None:
     """The request a page link opens, or None for a malformed or unknown link."""
     if not links.looks_like_link_token(token):
         return None
-    return store.by_link(session, links.link_hash(runtime.kek, token), for_update=for_update)
+    return store.by_link(session, links.link_hash(deps.kek, token), for_update=for_update)
 
 
 @dataclass(frozen=True)
@@ -125,16 +125,16 @@ class CodeOutcome:
     attempts_left: int
 
 
-def enter_code(session: Session, runtime: Runtime, request: ConsentRequest, code: str) -> CodeOutcome:
+def enter_code(session: Session, deps: Deps, request: ConsentRequest, code: str) -> CodeOutcome:
     """Check a guardian code (constant time); the fifth wrong one locks the request for good.
 
     The caller must have locked `request` (find_by_link(for_update=True)) and must commit
     even when the code is wrong, so that wrong codes are counted.
     """
-    state = store.state_at(request, runtime.clock())
+    state = store.state_at(request, deps.clock())
     if state != store.PENDING:
         return CodeOutcome(False, state, 0)
-    if links.code_matches(runtime.kek, request.request_id, code, request.code_hash):
+    if links.code_matches(deps.kek, request.request_id, code, request.code_hash):
         return CodeOutcome(True, state, MAX_WRONG_CODES - request.wrong_codes)
     request.wrong_codes += 1
     if request.wrong_codes >= MAX_WRONG_CODES:
@@ -143,11 +143,11 @@ def enter_code(session: Session, runtime: Runtime, request: ConsentRequest, code
     return CodeOutcome(False, request.state, MAX_WRONG_CODES - request.wrong_codes)
 
 
-def idp_subject_matches(runtime: Runtime, request: ConsentRequest, subject: str) -> bool:
+def idp_subject_matches(deps: Deps, request: ConsentRequest, subject: str) -> bool:
     """Whether the identity provider's subject is the guardian the app named."""
     if request.idp_subject_hash is None:
         return False
-    return hmac.compare_digest(links.idp_subject_hash(runtime.kek, request.tenant, subject), request.idp_subject_hash)
+    return hmac.compare_digest(links.idp_subject_hash(deps.kek, request.tenant, subject), request.idp_subject_hash)
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ class Answered:
     receipt: str
 
 
-def answer_request(session: Session, runtime: Runtime, request: ConsentRequest, answer: Answer, key: KeySnapshot) -> Answered:
+def answer_request(session: Session, deps: Deps, request: ConsentRequest, answer: Answer, key: KeySnapshot) -> Answered:
     """Record the guardian's answer: `granted` for what they allowed, `declined` for what they
     refused, then `consent_request_completed`, and sign the receipt naming that last entry.
 
@@ -172,7 +172,7 @@ def answer_request(session: Session, runtime: Runtime, request: ConsentRequest, 
     its own, which an open SQLite write would block). A request answered before is a
     Conflict: the link submits once.
     """
-    now = runtime.clock()
+    now = deps.clock()
     if store.state_at(request, now) != store.PENDING:
         raise Conflict("consent_request_closed", f"the consent request is {store.state_at(request, now)}")
     asked = request.scopes.split()
@@ -180,7 +180,7 @@ def answer_request(session: Session, runtime: Runtime, request: ConsentRequest, 
         raise ValueError("every requested category needs exactly one answer")
     allowed = [c for c in asked if c in answer.allowed]
     refused = [c for c in asked if c in answer.refused]
-    consent_id = record_answer(session, runtime, request, allowed=allowed, refused=refused, method=answer.method, now=now)
+    consent_id = record_answer(session, deps, request, allowed=allowed, refused=refused, method=answer.method)
     completed = events.consent_request_completed(
         tenant=request.tenant,
         request_id=request.request_id,
@@ -193,7 +193,7 @@ def answer_request(session: Session, runtime: Runtime, request: ConsentRequest, 
     )
     seq = audit_log.append(session, request.tenant, [completed], now)
     receipt = sign_receipt(
-        runtime.settings.issuer,
+        deps.issuer,
         key,
         ReceiptFacts(
             tenant=request.tenant,
@@ -204,7 +204,7 @@ def answer_request(session: Session, runtime: Runtime, request: ConsentRequest, 
             granted=tuple(allowed),
             declined=tuple(refused),
             notice_version=request.notice_version,
-            policy=runtime.policy.version,
+            policy=deps.policy.version,
             recorded_at=completed["recorded_at"],
             log_seq=seq,
             log_hash=store.log_entry_hash(session, request.tenant, seq),
@@ -220,15 +220,15 @@ def answer_request(session: Session, runtime: Runtime, request: ConsentRequest, 
     return Answered(request, receipt)
 
 
-def issue_manage_link(session: Session, runtime: Runtime, request: ConsentRequest) -> tuple[str, datetime]:
+def issue_manage_link(session: Session, deps: Deps, request: ConsentRequest) -> tuple[str, datetime]:
     """A new bounded-time link to the guardian's page for the request's child."""
-    now = runtime.clock()
+    now = deps.clock()
     token = links.new_link_token()
     expires_at = now + MANAGE_LINK_LIFETIME
     store.add_manage_link(
         session,
         ManageLink(
-            link_hash=links.link_hash(runtime.kek, token),
+            link_hash=links.link_hash(deps.kek, token),
             tenant=request.tenant,
             child_ref=request.child_ref,
             guardian_ref=request.guardian_ref,
@@ -240,15 +240,16 @@ def issue_manage_link(session: Session, runtime: Runtime, request: ConsentReques
     return token, expires_at
 
 
-def find_manage_link(session: Session, runtime: Runtime, token: str) -> ManageLink | None:
+def find_manage_link(session: Session, deps: Deps, token: str) -> ManageLink | None:
+    """The unexpired management link a page URL carries, or None."""
     if not links.looks_like_link_token(token):
         return None
-    return store.manage_link(session, links.link_hash(runtime.kek, token), runtime.clock())
+    return store.manage_link(session, links.link_hash(deps.kek, token), deps.clock())
 
 
-def expire_requests(session: Session, runtime: Runtime) -> Sequence[ConsentRequest]:
+def expire_requests(session: Session, deps: Deps) -> Sequence[ConsentRequest]:
     """Record `consent_request_expired` for each pending request past its expiry; returns them."""
-    now = runtime.clock()
+    now = deps.clock()
     due = store.due_to_expire(session, now)
     for request in due:
         request.state = store.EXPIRED

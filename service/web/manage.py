@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import redirect, request, session, url_for
 
-from service.api import current_runtime
+from service.runtime import current_runtime
 from service.domain.consent import ConsentStatus
 from service.guardian import requests as steps
 from service.guardian.manage import withdraw
@@ -27,7 +27,7 @@ from service.web.security import check_csrf
 
 
 def _link(db: Any, token: str) -> ManageLink:
-    link = steps.find_manage_link(db, current_runtime(), token)
+    link = steps.find_manage_link(db, current_runtime().deps, token)
     if link is None:
         raise NotFound("management link", "link")
     return link
@@ -48,7 +48,7 @@ def _shown(record: consent_store.ConsentRecord, locale: str) -> dict[str, Any]:
 
 
 def _child_label(db: Any, link: ManageLink) -> str:
-    return steps.child_label(current_runtime(), store.get(db, link.tenant, link.request_id))
+    return steps.child_label(current_runtime().deps, store.get(db, link.tenant, link.request_id))
 
 
 @blueprint.get("/guardian/m/<token>")
@@ -91,6 +91,6 @@ def withdraw_consent(token: str) -> Any:
                 child_label=_child_label(db, link),
                 consent=_shown(chosen, locale),
             )
-        withdraw(db, runtime, link, consent_id)
+        withdraw(db, runtime.deps, link, consent_id)
     session["withdrawn"] = True
     return redirect(url_for("guardian.manage_page", token=token), 303)

@@ -15,7 +15,7 @@ from authlib.integrations.flask_client import OAuth
 import requests
 from flask import Flask, current_app, redirect, session, url_for
 
-from service.api import current_runtime
+from service.runtime import current_runtime
 from service.guardian import requests as steps
 from service.runtime import Runtime
 from service.store.db import transaction
@@ -56,7 +56,7 @@ def offered(record: ConsentRequest) -> bool:
 def oidc_start(token: str) -> Any:
     runtime = current_runtime()
     with transaction(runtime.sessions) as db:
-        record = steps.find_by_link(db, runtime, token)
+        record = steps.find_by_link(db, runtime.deps, token)
         if record is None or not offered(record):
             raise NotFound("consent request", "link")
     session["oidc_link"] = token
@@ -69,7 +69,7 @@ def oidc_callback() -> Any:
     runtime = current_runtime()
     token = session.pop("oidc_link", None)
     with transaction(runtime.sessions) as db:
-        record = None if token is None else steps.find_by_link(db, runtime, token)
+        record = None if token is None else steps.find_by_link(db, runtime.deps, token)
         if record is None:
             raise NotFound("consent request", "link")
         locale = page_locale(record.locale)
@@ -77,7 +77,7 @@ def oidc_callback() -> Any:
             subject = _client().authorize_access_token()["userinfo"]["sub"]
         except (OAuthError, requests.RequestException, KeyError, TypeError, ValueError):
             return message(locale, "oidc.failed", 403)
-        if not steps.idp_subject_matches(runtime, record, str(subject)):
+        if not steps.idp_subject_matches(runtime.deps, record, str(subject)):
             return message(locale, "oidc.failed", 403)
         proved = dict(session.get("proved", {}))
         proved[record.request_id] = "oidc"

@@ -13,7 +13,7 @@ from typing import Any
 import segno
 from flask import Response, abort, g, redirect, request, session, url_for
 
-from service.api import current_runtime
+from service.runtime import current_runtime
 from service.domain.brackets import bracket_at
 from service.guardian import requests as steps
 from service.guardian.receipts import read_receipt
@@ -38,7 +38,7 @@ def tenant_setup(session_: Any, tenant: str) -> str:
 
 
 def _load(session_: Any, token: str, *, for_update: bool = False) -> ConsentRequest:
-    found = steps.find_by_link(session_, current_runtime(), token, for_update=for_update)
+    found = steps.find_by_link(session_, current_runtime().deps, token, for_update=for_update)
     if found is None:
         raise NotFound("consent request", "link")
     return found
@@ -82,7 +82,7 @@ def consent_page(token: str) -> Any:
         context = {
             "token": token,
             "tenant_name": tenant_name,
-            "child_label": steps.child_label(runtime, record),
+            "child_label": steps.child_label(runtime.deps, record),
             "expires_at": record.expires_at.astimezone(runtime.settings.timezone).strftime("%Y-%m-%d %H:%M"),
         }
         if not _proved(record.request_id):
@@ -109,9 +109,9 @@ def enter_code(token: str) -> Any:
         if matched is None:
             outcome = None
         else:
-            outcome = steps.enter_code(db, runtime, record, matched.group(1))
+            outcome = steps.enter_code(db, runtime.deps, record, matched.group(1))
         state = store.state_at(record, runtime.clock())
-        child_label = steps.child_label(runtime, record)
+        child_label = steps.child_label(runtime.deps, record)
     # committed: a wrong code is counted even though the answer is an error page
     if outcome is not None and outcome.accepted:
         proved = dict(session.get("proved", {}))
@@ -138,7 +138,7 @@ def enter_code(token: str) -> Any:
 def answer(token: str) -> Any:
     check_csrf(request.form.get("csrf"))
     runtime = current_runtime()
-    key = runtime.parts["keyring"].snapshot()  # before the write transaction: it reads in its own
+    key = runtime.keyring.snapshot()  # before the write transaction: it reads in its own
     with transaction(runtime.sessions) as db:
         record = _load(db, token, for_update=True)
         locale = page_locale(record.locale)
@@ -163,7 +163,7 @@ def answer(token: str) -> Any:
                 422,
                 token=token,
                 tenant_name=tenant_name,
-                child_label=steps.child_label(runtime, record),
+                child_label=steps.child_label(runtime.deps, record),
                 expires_at=record.expires_at.astimezone(runtime.settings.timezone).strftime("%Y-%m-%d %H:%M"),
                 categories=_categories(runtime, db, record, locale),
                 notice_version=record.notice_version,
@@ -173,7 +173,7 @@ def answer(token: str) -> Any:
             )
         answered = steps.answer_request(
             db,
-            runtime,
+            runtime.deps,
             record,
             steps.Answer(
                 allowed=tuple(c for c in asked if choices[c] == "allow"),
@@ -182,7 +182,7 @@ def answer(token: str) -> Any:
             ),
             key,
         )
-        manage_token, manage_until = steps.issue_manage_link(db, runtime, answered.request)
+        manage_token, manage_until = steps.issue_manage_link(db, runtime.deps, answered.request)
     manage = dict(session.get("manage", {}))
     manage[record.request_id] = [manage_token, manage_until.isoformat()]
     session["manage"] = manage
@@ -199,7 +199,7 @@ def _answered(db: Any, token: str) -> ConsentRequest:
 @blueprint.get("/guardian/r/<token>/receipt")
 def receipt_page(token: str) -> Any:
     runtime = current_runtime()
-    jwks = runtime.parts["keyring"].snapshot().jwks
+    jwks = runtime.keyring.snapshot().jwks
     with transaction(runtime.sessions) as db:
         record = _answered(db, token)
         locale = page_locale(record.locale)
@@ -213,7 +213,7 @@ def receipt_page(token: str) -> Any:
             locale,
             token=token,
             tenant_name=tenant_name,
-            child_label=steps.child_label(runtime, record),
+            child_label=steps.child_label(runtime.deps, record),
             allowed=[titles[c] for c in claims["granted"]],
             refused=[titles[c] for c in claims["declined"]],
             recorded_at=record.answered_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if record.answered_at else "",

@@ -6,15 +6,14 @@ import json
 
 from sqlalchemy import select
 
-from service.guardian.keep_little import keep_little
+from service.guardian.keep_little import Sweep, keep_little
 from service.store.db import transaction
 from service.store.models import ConsentLogEntry, ConsentRequest
 from tests.guardian.conftest import GUARDIAN_ID, ask, register
 
 
 def sweep(runtime):  # type: ignore[no-untyped-def]
-    with transaction(runtime.sessions) as session:
-        return keep_little(session, runtime)
+    return runtime.run(keep_little, Sweep(batch=2))  # small batches: the paging is exercised too
 
 
 def logged(runtime) -> list[dict]:  # type: ignore[no-untyped-def]

@@ -75,7 +75,7 @@ def test_code_then_choices_then_receipt_records_granted_declined_and_completed(h
 
     download = http.get(path + "/receipt.jwt")
     assert download.headers["Content-Disposition"].startswith("attachment;")
-    claims = read_receipt(download.get_data(as_text=True), runtime.parts["keyring"].snapshot().jwks, "https://agegate.test")
+    claims = read_receipt(download.get_data(as_text=True), runtime.keyring.snapshot().jwks, "https://agegate.test")
     assert set(claims) == RECEIPT_CLAIMS
     assert claims["granted"] == ["pi_processing", "companion"] and claims["declined"] == ["paid_interaction"]
     assert claims["log"] == {"seq": completed["_seq"], "hash": completed["_hash"]}
@@ -99,7 +99,7 @@ def test_a_tampered_receipt_fails_the_check(http, auth, family, runtime) -> None
     receipt = http.get(path + "/receipt.jwt").get_data(as_text=True).strip()
     header, claims, signature = receipt.split(".")
     forged_claims = claims[:-4] + ("AAAA" if claims[-4:] != "AAAA" else "BBBB")
-    jwks = runtime.parts["keyring"].snapshot().jwks
+    jwks = runtime.keyring.snapshot().jwks
     with pytest.raises(ReceiptInvalid):
         read_receipt(f"{header}.{forged_claims}.{signature}", jwks, "https://agegate.test")
     with pytest.raises(ReceiptInvalid):
