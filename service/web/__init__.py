@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Flask, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
+from service.domain.errors import DomainError
 from service.runtime import Runtime
 from service.store.errors import NotFound
 from service.web import security
@@ -46,6 +47,13 @@ def _not_found(_error: NotFound) -> tuple[str, int]:
     return _error_page(404, "error.unknown")
 
 
+@blueprint.errorhandler(DomainError)
+def _rules_changed(_error: DomainError) -> tuple[str, int]:
+    # the rules were checked when the app asked; between then and the answer the child may
+    # have had a birthday or the guardian been erased, and the law decides on the day of the answer
+    return _error_page(422, "error.rules")
+
+
 @blueprint.errorhandler(security.CsrfFailed)
 def _csrf(_error: security.CsrfFailed) -> tuple[str, int]:
     return _error_page(400, "error.form")
@@ -53,7 +61,8 @@ def _csrf(_error: security.CsrfFailed) -> tuple[str, int]:
 
 @blueprint.errorhandler(HTTPException)
 def _http(error: HTTPException) -> tuple[str, int]:
-    return _error_page(error.code or 500, "error.unknown" if (error.code or 500) in (404, 410) else "error.form")
+    status = error.code or 500
+    return _error_page(status, {404: "error.unknown", 410: "error.unknown", 429: "code.slow"}.get(status, "error.form"))
 
 
 def init_web(app: Flask, runtime: Runtime) -> None:

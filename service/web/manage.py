@@ -22,7 +22,7 @@ from service.store.errors import NotFound
 from service.store.models import ManageLink
 from service.web import blueprint
 from service.web.pages import tenant_setup
-from service.web.render import page_locale, render
+from service.web.render import local_time, page_locale, render
 from service.web.security import check_csrf
 
 
@@ -43,7 +43,7 @@ def _shown(record: consent_store.ConsentRecord, locale: str) -> dict[str, Any]:
     return {
         "consent_id": record.consent.consent_id,
         "titles": [runtime.policy.category_text(c, locale).title for c in record.scopes],
-        "granted_at": record.consent.granted_at.astimezone(runtime.settings.timezone).strftime("%Y-%m-%d %H:%M"),
+        "granted_at": local_time(record.consent.granted_at, runtime.settings.timezone),
     }
 
 

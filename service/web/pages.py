@@ -23,7 +23,7 @@ from service.store.db import transaction
 from service.store.errors import NotFound
 from service.store.models import ConsentRequest
 from service.web import blueprint, oidc
-from service.web.render import message, page_locale, render
+from service.web.render import local_time, message, page_locale, render
 from service.web.security import check_csrf
 from service.web.texts import basis_in, words
 
@@ -83,7 +83,7 @@ def consent_page(token: str) -> Any:
             "token": token,
             "tenant_name": tenant_name,
             "child_label": steps.child_label(runtime.deps, record),
-            "expires_at": record.expires_at.astimezone(runtime.settings.timezone).strftime("%Y-%m-%d %H:%M"),
+            "expires_at": local_time(record.expires_at, runtime.settings.timezone),
         }
         if not _proved(record.request_id):
             return render("guardian/code.html", locale, oidc_offered=oidc.offered(record), **context)
@@ -164,7 +164,7 @@ def answer(token: str) -> Any:
                 token=token,
                 tenant_name=tenant_name,
                 child_label=steps.child_label(runtime.deps, record),
-                expires_at=record.expires_at.astimezone(runtime.settings.timezone).strftime("%Y-%m-%d %H:%M"),
+                expires_at=local_time(record.expires_at, runtime.settings.timezone),
                 categories=_categories(runtime, db, record, locale),
                 notice_version=record.notice_version,
                 notice_url=record.notice_url,
@@ -216,10 +216,10 @@ def receipt_page(token: str) -> Any:
             child_label=steps.child_label(runtime.deps, record),
             allowed=[titles[c] for c in claims["granted"]],
             refused=[titles[c] for c in claims["declined"]],
-            recorded_at=record.answered_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if record.answered_at else "",
+            recorded_at=local_time(record.answered_at, tz) if record.answered_at else "",
             log=claims["log"],
             manage_token=manage_token,
-            manage_until=None if manage_until is None else datetime.fromisoformat(manage_until).astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+            manage_until=None if manage_until is None else local_time(datetime.fromisoformat(manage_until), tz),
         )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import render_template, request, session
 
@@ -26,3 +28,10 @@ def render(template: str, locale: str, status: int = 200, **context: Any) -> tup
 def message(locale: str, key: str, status: int) -> tuple[str, int]:
     """A page that only says `key` (an expired link, a locked request, ...)."""
     return render("guardian/message.html", locale, status, title_key="title.error", message_key=key)
+
+
+def local_time(at: datetime, tz: ZoneInfo) -> str:
+    """An instant as the guardian reads it: the service's civil time, with its UTC offset."""
+    local = at.astimezone(tz)
+    offset = local.strftime("%z")
+    return local.strftime("%Y-%m-%d %H:%M") + f" (UTC{offset[:3]}:{offset[3:]})"

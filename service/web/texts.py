@@ -41,6 +41,7 @@ _ZH = {
     "consent.submit": "提交我的选择",
     "consent.expires": "此链接有效期至 {at}。",
     "receipt.done": "已记录您的选择。",
+    "receipt.for": "{tenant} · 孩子「{child}」",
     "receipt.allowed": "您同意了",
     "receipt.refused": "您不同意",
     "receipt.none": "（无）",
@@ -49,7 +50,7 @@ _ZH = {
     "receipt.download": "下载签名回执（JWS 文件）",
     "receipt.explain": "回执由 agegate 以数字签名保存，任何人都可以用公开的密钥核对它，并与同意日志中的记录对照。",
     "receipt.manage": "管理或撤回同意",
-    "receipt.manage_until": "（链接有效期至 {at}）",
+    "receipt.manage_until": "此链接有效期至 {at}。",
     "manage.intro": "孩子「{child}」目前有效的同意。撤回后立即生效，应用需要删除相关的个人信息。",
     "manage.none": "目前没有有效的同意。",
     "manage.granted_at": "同意时间",
@@ -65,6 +66,7 @@ _ZH = {
     "error.completed": "这个请求已经作出回答，不能再次提交。",
     "error.form": "表单已过期，请重新提交。",
     "error.session": "请先验证您的身份。",
+    "error.rules": "情况已有变化（例如孩子的年龄），这个请求不能再按原样同意。请向应用重新发起请求。",
 }
 
 _EN = {
@@ -96,6 +98,7 @@ _EN = {
     "consent.submit": "Submit my choices",
     "consent.expires": "This link is valid until {at}.",
     "receipt.done": "Your choices are recorded.",
+    "receipt.for": "{tenant} · your child “{child}”",
     "receipt.allowed": "You allowed",
     "receipt.refused": "You refused",
     "receipt.none": "(none)",
@@ -104,7 +107,7 @@ _EN = {
     "receipt.download": "Download the signed receipt (JWS file)",
     "receipt.explain": "agegate signs the receipt; anyone can check it with the published keys and against the entry in the consent log.",
     "receipt.manage": "Manage or withdraw consent",
-    "receipt.manage_until": "(link valid until {at})",
+    "receipt.manage_until": "This link is valid until {at}.",
     "manage.intro": "The consents now in force for “{child}”. A withdrawal takes effect at once, and the app must delete the personal information concerned.",
     "manage.none": "No consent is in force.",
     "manage.granted_at": "Granted at",
@@ -120,6 +123,7 @@ _EN = {
     "error.completed": "This request has been answered and cannot be submitted again.",
     "error.form": "The form expired; please submit it again.",
     "error.session": "Please confirm who you are first.",
+    "error.rules": "Things have changed since the app asked (the child's age, for example), so this request cannot be answered as it stands. Ask the app to send a new one.",
 }
 
 _WORDS: Mapping[str, Mapping[str, str]] = {"zh-CN": _ZH, "en": _EN}

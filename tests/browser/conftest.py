@@ -22,6 +22,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from service.config import Settings
 from service.store import clients as client_store
+from service.store import consent_requests as consent_request_store
 from service.store import migrate
 from service.store.db import transaction
 from tests.browser.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
@@ -128,6 +129,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, provider: Provider) -> Iterat
     http = app.test_client()
     runtime = app.extensions["agegate"]
     with transaction(runtime.sessions) as session:
+        consent_request_store.set_tenant_page(session, "browser-tenant", display_name="星伴 AI", frame_origins=[])
         new = client_store.create_client(
             session, tenant="browser-tenant", name="test", scopes=ALL_SCOPES, audience="persona-chat", now=datetime.now(timezone.utc)
         )

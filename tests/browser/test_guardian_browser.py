@@ -196,3 +196,63 @@ def test_the_identity_provider_must_name_the_guardian(no_js_page: Any, live: Liv
     page.goto(created["consent_url"])
     assert page.get_by_label("6 位验证码").is_visible()  # not logged in: the code is still needed
     assert live.http.get(f"/v1/consent-requests/{created['request_id']}", headers=live.auth).get_json()["status"] == "pending"
+
+
+_CONTRAST = """() => {
+  const rgb = (text) => (text.match(/[\\d.]+/g) || []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const lin = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  };
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const worst = [];
+  for (const el of document.querySelectorAll('h1, h2, p, label, legend, a, button, li, dt, dd, span')) {
+    if (!el.textContent.trim() || el.getClientRects().length === 0) continue;
+    const [l1, l2] = [luminance(rgb(getComputedStyle(el).color).slice(0, 3)), luminance(background(el))];
+    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    if (ratio < 4.5) worst.push([el.tagName, el.textContent.trim().slice(0, 30), ratio.toFixed(2)]);
+  }
+  return worst;
+}"""
+
+_UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+  .filter((el) => el.labels.length === 0 && !el.getAttribute('aria-label')).map((el) => el.outerHTML)"""
+
+
+def test_labels_contrast_and_keyboard_order(browser: Any, live: Live) -> None:
+    child, parent = live.family(next(_families))
+    created = live.ask(child, parent)
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    try:
+        page.goto(created["consent_url"])
+        assert page.evaluate(_UNLABELLED) == [] and page.evaluate(_CONTRAST) == []
+        page.keyboard.press("Tab")  # the language switch comes first, then the form in reading order
+        assert page.evaluate("() => document.activeElement.textContent") == "English"
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => document.activeElement.id") == "code"
+        page.keyboard.type(created["guardian_code"])
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+
+        assert page.evaluate(_UNLABELLED) == [] and page.evaluate(_CONTRAST) == []
+        page.keyboard.press("Tab")
+        focused = []
+        for _ in range(6):
+            page.keyboard.press("Tab")
+            focused.append(page.evaluate("() => document.activeElement.id || document.activeElement.textContent.trim()"))
+        # one stop per category (arrow keys move inside a radio group), then the notice, the confirmation, submit
+        assert focused == ["pi_processing-allow", "companion-allow", "paid_interaction-allow", "隐私政策（版本 privacy-notice-v3）", "confirm", "提交我的选择"]
+        for _ in range(3):
+            page.keyboard.press("Shift+Tab")
+        assert page.evaluate("() => document.activeElement.id") == "paid_interaction-allow"
+        page.keyboard.press("ArrowRight")  # refuse paid interaction with the keyboard alone
+        assert page.locator("#paid_interaction-refuse").is_checked()
+    finally:
+        context.close()

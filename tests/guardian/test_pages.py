@@ -210,3 +210,34 @@ def test_the_receipt_checks_with_agegate_verify_and_against_the_log_export(http,
     entry = next(json.loads(line) for line in export if json.loads(line).get("seq") == claims["log"]["seq"] and json.loads(line)["kind"] == "event")
     assert entry["hash"] == claims["log"]["hash"]
     assert entry["event"]["type"] == "consent_request_completed" and entry["event"]["request_id"] == created["request_id"]
+
+
+def test_the_law_of_the_day_of_the_answer_decides(http, auth, family, clock) -> None:  # type: ignore[no-untyped-def]
+    from tests.guardian.conftest import register
+
+    register(http, auth, "nearly-14", method="self_declared", birth_date="2012-11-28")  # 14 on 2026-11-28
+    created = ask(http, auth, child_ref="nearly-14", scopes=["companion"])
+    path = page_path(created)
+    enter_code(http, path, created["guardian_code"])
+    clock.advance(days=2)  # now a minor: companion needs no consent and cannot be consented to
+    refused = answer(http, path, {"companion": "allow"})
+    assert refused.status_code == 422 and refused.mimetype == "text/html"
+    assert "情况已有变化" in refused.get_data(as_text=True)
+    assert http.get(f"/v1/consent-requests/{created['request_id']}", headers=auth).get_json()["status"] == "pending"
+
+
+def test_management_links_expire_and_open_only_the_guardians_own_consents(http, auth, family, clock) -> None:  # type: ignore[no-untyped-def]
+    created = ask(http, auth)
+    path = page_path(created)
+    enter_code(http, path, created["guardian_code"])
+    answer(http, path, CHOICES)
+    link = http.post(f"/v1/consent-requests/{created['request_id']}/manage-link", headers=auth).get_json()
+    assert link["expires_at"] == "2026-12-04T03:00:00.000000Z"  # 7 days
+    manage = "/" + link["manage_url"].split("/", 3)[3]
+    page = http.get(manage)
+    assert page.status_code == 200 and "撤回这项同意" in page.get_data(as_text=True)
+    csrf = csrf_of(page.get_data(as_text=True))
+    # a consent id that is not this guardian's for this child opens nothing
+    assert http.post(manage + "/withdraw", data={"csrf": csrf, "consent_id": "someone-elses"}).status_code == 404
+    clock.advance(days=7)
+    assert http.get(manage).status_code == 404
