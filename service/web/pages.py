@@ -62,6 +62,24 @@ def _categories(runtime: Any, session_: Any, record: ConsentRequest, locale: str
     return shown
 
 
+def _context(runtime: Any, db: Any, record: ConsentRequest, token: str, *, choices: bool) -> dict[str, Any]:
+    """What the code page (choices=False) or the choices page shows of the request."""
+    context = {
+        "token": token,
+        "tenant_name": tenant_setup(db, record.tenant),
+        "child_label": steps.child_label(runtime.deps, record),
+        "expires_at": local_time(record.expires_at, runtime.settings.timezone),
+    }
+    if choices:
+        locale = page_locale(record.locale)
+        context.update(
+            categories=_categories(runtime, db, record, locale), notice_version=record.notice_version, notice_url=record.notice_url
+        )
+    else:
+        context["oidc_offered"] = oidc.offered(record)
+    return context
+
+
 def _closed(locale: str, state: str) -> tuple[str, int]:
     key = {"expired": "error.expired", "locked": "error.locked", "completed": "error.completed"}[state]
     return message(locale, key, 410 if state == "expired" else 403 if state == "locked" else 409)
@@ -73,28 +91,15 @@ def consent_page(token: str) -> Any:
     with transaction(runtime.sessions) as db:
         record = _load(db, token)
         locale = page_locale(record.locale)
-        tenant_name = tenant_setup(db, record.tenant)
+        tenant_setup(db, record.tenant)
         state = store.state_at(record, runtime.clock())
         if state == store.COMPLETED and _proved(record.request_id):
             return redirect(url_for("guardian.receipt_page", token=token), 303)
         if state != store.PENDING:
             return _closed(locale, state)
-        context = {
-            "token": token,
-            "tenant_name": tenant_name,
-            "child_label": steps.child_label(runtime.deps, record),
-            "expires_at": local_time(record.expires_at, runtime.settings.timezone),
-        }
         if not _proved(record.request_id):
-            return render("guardian/code.html", locale, oidc_offered=oidc.offered(record), **context)
-        return render(
-            "guardian/consent.html",
-            locale,
-            categories=_categories(runtime, db, record, locale),
-            notice_version=record.notice_version,
-            notice_url=record.notice_url,
-            **context,
-        )
+            return render("guardian/code.html", locale, **_context(runtime, db, record, token, choices=False))
+        return render("guardian/consent.html", locale, **_context(runtime, db, record, token, choices=True))
 
 
 @blueprint.post("/guardian/r/<token>/code")
@@ -104,14 +109,13 @@ def enter_code(token: str) -> Any:
     with transaction(runtime.sessions) as db:
         record = _load(db, token, for_update=True)
         locale = page_locale(record.locale)
-        tenant_name = tenant_setup(db, record.tenant)
         matched = _CODE.match(request.form.get("code", ""))
         if matched is None:
             outcome = None
         else:
             outcome = steps.enter_code(db, runtime.deps, record, matched.group(1))
         state = store.state_at(record, runtime.clock())
-        child_label = steps.child_label(runtime.deps, record)
+        context = _context(runtime, db, record, token, choices=False)
     # committed: a wrong code is counted even though the answer is an error page
     if outcome is not None and outcome.accepted:
         proved = dict(session.get("proved", {}))
@@ -122,16 +126,7 @@ def enter_code(token: str) -> Any:
     if state != store.PENDING:
         return _closed(locale, state)
     error = words(locale)["code.format"] if outcome is None else words(locale)["code.wrong"].format(left=outcome.attempts_left)
-    return render(
-        "guardian/code.html",
-        locale,
-        422,
-        token=token,
-        tenant_name=tenant_name,
-        child_label=child_label,
-        oidc_offered=oidc.offered(record),
-        error=error,
-    )
+    return render("guardian/code.html", locale, 422, error=error, **context)
 
 
 @blueprint.post("/guardian/r/<token>/answer")
@@ -142,7 +137,7 @@ def answer(token: str) -> Any:
     with transaction(runtime.sessions) as db:
         record = _load(db, token, for_update=True)
         locale = page_locale(record.locale)
-        tenant_name = tenant_setup(db, record.tenant)
+        tenant_setup(db, record.tenant)
         state = store.state_at(record, runtime.clock())
         if state != store.PENDING:
             return _closed(locale, state)
@@ -157,20 +152,8 @@ def answer(token: str) -> Any:
         if request.form.get("confirm") != "yes":
             errors.append(words(locale)["consent.confirm_missing"])
         if errors:
-            return render(
-                "guardian/consent.html",
-                locale,
-                422,
-                token=token,
-                tenant_name=tenant_name,
-                child_label=steps.child_label(runtime.deps, record),
-                expires_at=local_time(record.expires_at, runtime.settings.timezone),
-                categories=_categories(runtime, db, record, locale),
-                notice_version=record.notice_version,
-                notice_url=record.notice_url,
-                choices=choices,
-                errors=errors,
-            )
+            context = _context(runtime, db, record, token, choices=True)
+            return render("guardian/consent.html", locale, 422, choices=choices, errors=errors, **context)
         answered = steps.answer_request(
             db,
             runtime.deps,
