@@ -25,3 +25,10 @@ def test_tenants_page_sets_the_display_name_and_frame_origins(tmp_path: Path) ->
             assert (page.display_name, page.frame_origins) == ("星伴 AI", "https://app.example")
     finally:
         engine.dispose()
+
+
+def test_guardian_sweep_reports_what_it_did(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'agegate.db'}"
+    migrate.upgrade(url)
+    out = ok(run(url, "guardian", "sweep"))
+    assert "0 consent request(s) expired, 0 unconsented child(ren) erased" in out
