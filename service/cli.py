@@ -290,5 +290,5 @@ def guardian_sweep() -> None:
     from service.app import build_runtime
     from service.guardian.keep_little import Sweep, keep_little
 
-    result = build_runtime(_settings()).run(keep_little, Sweep())
+    result = keep_little(build_runtime(_settings()), Sweep())
     click.echo(f"agegate: {result.expired_requests} consent request(s) expired, {len(result.erased)} unconsented child(ren) erased")

@@ -7,6 +7,7 @@ and codes arrive here already hashed.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select
@@ -63,18 +64,16 @@ def due_to_expire(session: Session, now: datetime, *, limit: int = 500) -> list[
     )
 
 
-def open_for_child(session: Session, tenant: str, child_ref: str, now: datetime) -> int:
-    """How many of the child's requests are still pending and unexpired at `now`."""
-    return len(
-        session.scalars(
-            select(ConsentRequest.request_id).where(
-                ConsentRequest.tenant == tenant,
-                ConsentRequest.child_ref == child_ref,
-                ConsentRequest.state == PENDING,
-                ConsentRequest.expires_at > now,
-            )
-        ).all()
-    )
+def lock_requests_of_child(session: Session, tenant: str, child_ref: str, now: datetime) -> int:
+    """Lock every request of the child (they come before the child in the lock order: an
+    answer locks its request, then the subjects); returns how many are open at `now`."""
+    requests = session.scalars(
+        select(ConsentRequest)
+        .where(ConsentRequest.tenant == tenant, ConsentRequest.child_ref == child_ref)
+        .order_by(ConsentRequest.request_id)
+        .with_for_update()
+    ).all()
+    return sum(1 for request in requests if state_at(request, now) == PENDING)
 
 
 def ever_asked_for(session: Session, tenant: str, child_refs: Iterable[str]) -> set[str]:
@@ -139,21 +138,32 @@ def set_tenant_page(session: Session, tenant: str, *, display_name: str, frame_o
 # ---------------------------------------------------------------- keep little before consent
 
 
-def registered_between(
-    session: Session, after: tuple[datetime, int] | None, upto: datetime, *, limit: int = 500
-) -> list[Subject]:
-    """Subjects registered after the (created_at, id) key `after` and at or before `upto`,
-    in that key's order, at most `limit` of them (keyset pagination, ties included)."""
-    query = select(Subject).where(Subject.created_at <= upto)
+@dataclass(frozen=True)
+class RegistrationsPage:
+    never_asked: list[tuple[str, str]]  # (tenant, subject_ref) of subjects no request was made for
+    next_after: tuple[datetime, int] | None  # the key to read on from, None at the end
+
+
+def registrations_page(session: Session, after: tuple[datetime, int] | None, upto: datetime, limit: int) -> RegistrationsPage:
+    """Subjects registered after the (created_at, id) key `after` and at or before `upto`, in
+    that key's order (keyset pagination, ties included), without those a request was made for."""
+    query = select(Subject.tenant, Subject.subject_ref, Subject.created_at, Subject.id).where(Subject.created_at <= upto)
     if after is not None:
         at, last_id = after
         query = query.where(or_(Subject.created_at > at, and_(Subject.created_at == at, Subject.id > last_id)))
-    return list(session.scalars(query.order_by(Subject.created_at, Subject.id).limit(limit)))
+    rows = session.execute(query.order_by(Subject.created_at, Subject.id).limit(limit)).all()
+    asked: set[tuple[str, str]] = set()
+    for tenant in {row.tenant for row in rows}:
+        refs = [row.subject_ref for row in rows if row.tenant == tenant]
+        asked |= {(tenant, ref) for ref in ever_asked_for(session, tenant, refs)}
+    never_asked = [(row.tenant, row.subject_ref) for row in rows if (row.tenant, row.subject_ref) not in asked]
+    next_after = (rows[-1].created_at, rows[-1].id) if len(rows) == limit else None
+    return RegistrationsPage(never_asked, next_after)
 
 
 def sweep_mark(session: Session, name: str) -> datetime | None:
-    """How far the sweep `name` has got, locked until commit so two workers never both run it."""
-    mark = session.get(SweepMark, name, with_for_update=True)
+    """How far the sweep `name` has got (None: it never ran)."""
+    mark = session.get(SweepMark, name)
     return None if mark is None else mark.upto
 
 

@@ -13,7 +13,7 @@ from tests.guardian.conftest import GUARDIAN_ID, ask, register
 
 
 def sweep(runtime):  # type: ignore[no-untyped-def]
-    return runtime.run(keep_little, Sweep(batch=2))  # small batches: the paging is exercised too
+    return keep_little(runtime, Sweep(batch=2))  # small batches: the paging is exercised too
 
 
 def logged(runtime) -> list[dict]:  # type: ignore[no-untyped-def]
