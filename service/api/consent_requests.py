@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, g, request
 from marshmallow import Schema, ValidationError, fields, validate
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from service.runtime import current_runtime
@@ -16,12 +18,13 @@ from service.api.auth import require_scope
 from service.api.bodies import json_body
 from service.api.schemas import is_ref, ref_field
 from service.domain.consent import Relationship
+from service.flows.idempotency import Answer, IdempotencyKey, once
 from service.guardian import requests as steps
 from service.runtime import Runtime
 from service.store import consent_requests as store
-from service.store import idempotency
 from service.store.audit_log import timestamp
 from service.store.db import transaction
+from service.store.transactions import run_in_transaction
 from service.store.errors import Conflict
 from service.store.models import ConsentRequest
 
@@ -101,42 +104,39 @@ def _unseal(runtime: Runtime, stored: dict[str, Any]) -> dict[str, Any]:
     return json.loads(raw)  # type: ignore[no-any-return]
 
 
+def _idempotency_key() -> IdempotencyKey | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    try:
+        _KEY(key)
+    except ValidationError as error:
+        raise ValidationError({"Idempotency-Key": error.messages}) from None
+    return IdempotencyKey(g.caller.client_id, key, hashlib.sha256(b"POST /v1/consent-requests\n" + request.get_data()).hexdigest())
+
+
 @blueprint.post("/v1/consent-requests")
 @require_scope("consent:write")
 def create() -> tuple[dict[str, Any], int]:
     runtime = current_runtime()
     data = CREATE.load(json_body())
-    key = request.headers.get("Idempotency-Key")
-    if key is not None:
-        try:
-            _KEY(key)
-        except ValidationError as error:
-            raise ValidationError({"Idempotency-Key": error.messages}) from None
-    request_hash = hashlib.sha256(b"POST /v1/consent-requests\n" + request.get_data()).hexdigest()
-    caller = g.caller
-    with transaction(runtime.sessions) as session:
-        if key is not None:
-            replay = idempotency.claim(session, client_id=caller.client_id, key=key, request_hash=request_hash, now=runtime.clock())
-            if replay is not None:
-                return _unseal(runtime, replay.body), replay.status_code
-        created = steps.create_request(
-            session,
-            runtime.deps,
-            steps.NewRequest(
-                tenant=caller.tenant,
-                client_id=caller.client_id,
-                child_ref=data["child_ref"],
-                guardian_ref=data["guardian_ref"],
-                relationship=data["relationship"],
-                scopes=tuple(data["scopes"]),
-                notice_version=data["notice"]["version"],
-                notice_url=data["notice"]["url"],
-                child_label=data["child_label"],
-                locale=data["locale"],
-                expires_in=data["expires_in"],
-                idp_subject=data["guardian_idp_subject"],
-            ),
-        )
+    new = steps.NewRequest(
+        tenant=g.caller.tenant,
+        client_id=g.caller.client_id,
+        child_ref=data["child_ref"],
+        guardian_ref=data["guardian_ref"],
+        relationship=data["relationship"],
+        scopes=tuple(data["scopes"]),
+        notice_version=data["notice"]["version"],
+        notice_url=data["notice"]["url"],
+        child_label=data["child_label"],
+        locale=data["locale"],
+        expires_in=data["expires_in"],
+        idp_subject=data["guardian_idp_subject"],
+    )
+
+    def answer(session: Session) -> Answer:
+        created = steps.create_request(session, runtime.deps, new)
         url = page_url(runtime, created.link_token)
         body = {
             "request_id": created.request.request_id,
@@ -146,11 +146,11 @@ def create() -> tuple[dict[str, Any], int]:
             "guardian_code": created.guardian_code,
             "expires_at": timestamp(created.request.expires_at),
         }
-        if key is not None:
-            idempotency.remember(
-                session, client_id=caller.client_id, key=key, status_code=201, body=_seal(runtime, body, body["request_id"]), now=runtime.clock()
-            )
-    return body, 201
+        return Answer(_seal(runtime, body, created.request.request_id), 201)
+
+    key = _idempotency_key()
+    reply = run_in_transaction(runtime.sessions, lambda session: once(session, runtime.deps, key, lambda: answer(session)))
+    return _unseal(runtime, reply.body), reply.status
 
 
 def _known(request_id: str) -> str:
@@ -173,9 +173,13 @@ def read(request_id: str) -> dict[str, Any]:
 def manage_link(request_id: str) -> tuple[dict[str, Any], int]:
     """A fresh bounded-time link to the guardian's page for the request's child."""
     runtime = current_runtime()
-    with transaction(runtime.sessions) as session:
-        record = store.get(session, g.caller.tenant, _known(request_id))
+    tenant = g.caller.tenant
+
+    def issue(session: Session) -> tuple[str, datetime]:
+        record = store.get(session, tenant, _known(request_id))
         if record.state != store.COMPLETED:
             raise Conflict("consent_request_not_completed", "a management link follows a completed request only")
-        token, expires_at = steps.issue_manage_link(session, runtime.deps, record)
+        return steps.issue_manage_link(session, runtime.deps, record)
+
+    token, expires_at = run_in_transaction(runtime.sessions, issue)
     return {"manage_url": f"{runtime.settings.issuer}/guardian/m/{token}", "expires_at": timestamp(expires_at)}, 201

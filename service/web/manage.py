@@ -18,6 +18,7 @@ from service.guardian.manage import withdraw
 from service.store import consent_requests as store
 from service.store import consents as consent_store
 from service.store.db import transaction
+from service.store.transactions import run_in_transaction
 from service.store.errors import NotFound
 from service.store.models import ManageLink
 from service.web import blueprint
@@ -75,7 +76,8 @@ def withdraw_consent(token: str) -> Any:
     check_csrf(request.form.get("csrf"))
     runtime = current_runtime()
     consent_id = request.form.get("consent_id", "")
-    with transaction(runtime.sessions) as db:
+
+    def confirm_or_withdraw(db: Any) -> Any:
         link = _link(db, token)
         locale = page_locale(store.get(db, link.tenant, link.request_id).locale)
         tenant_name = tenant_setup(db, link.tenant)
@@ -83,14 +85,13 @@ def withdraw_consent(token: str) -> Any:
         if chosen is None:
             raise NotFound("consent", "chosen")
         if request.form.get("confirm") != "yes":
-            return render(
-                "guardian/withdraw.html",
-                locale,
-                token=token,
-                tenant_name=tenant_name,
-                child_label=_child_label(db, link),
-                consent=_shown(chosen, locale),
-            )
+            consent = _shown(chosen, locale)
+            return render("guardian/withdraw.html", locale, token=token, tenant_name=tenant_name, child_label=_child_label(db, link), consent=consent)
         withdraw(db, runtime.deps, link, consent_id)
+        return None
+
+    confirmation = run_in_transaction(runtime.sessions, confirm_or_withdraw)
+    if confirmation is not None:
+        return confirmation
     session["withdrawn"] = True
     return redirect(url_for("guardian.manage_page", token=token), 303)

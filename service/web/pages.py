@@ -20,6 +20,7 @@ from service.guardian.receipts import read_receipt
 from service.store import consent_requests as store
 from service.store import subjects as subject_store
 from service.store.db import transaction
+from service.store.transactions import run_in_transaction
 from service.store.errors import NotFound
 from service.store.models import ConsentRequest
 from service.web import blueprint, oidc
@@ -106,27 +107,28 @@ def consent_page(token: str) -> Any:
 def enter_code(token: str) -> Any:
     check_csrf(request.form.get("csrf"))
     runtime = current_runtime()
-    with transaction(runtime.sessions) as db:
+
+    def check(db: Any) -> tuple[str, Any]:
         record = _load(db, token, for_update=True)
         locale = page_locale(record.locale)
         matched = _CODE.match(request.form.get("code", ""))
-        if matched is None:
-            outcome = None
-        else:
-            outcome = steps.enter_code(db, runtime.deps, record, matched.group(1))
+        outcome = None if matched is None else steps.enter_code(db, runtime.deps, record, matched.group(1))
+        if outcome is not None and outcome.accepted:
+            return record.request_id, None
         state = store.state_at(record, runtime.clock())
-        context = _context(runtime, db, record, token, choices=False)
-    # committed: a wrong code is counted even though the answer is an error page
-    if outcome is not None and outcome.accepted:
-        proved = dict(session.get("proved", {}))
-        proved[record.request_id] = "guardian_code"
-        session["proved"] = proved
-        session.permanent = True
-        return redirect(url_for("guardian.consent_page", token=token), 303)
-    if state != store.PENDING:
-        return _closed(locale, state)
-    error = words(locale)["code.format"] if outcome is None else words(locale)["code.wrong"].format(left=outcome.attempts_left)
-    return render("guardian/code.html", locale, 422, error=error, **context)
+        if state != store.PENDING:
+            return record.request_id, _closed(locale, state)
+        t = words(locale)
+        error = t["code.format"] if outcome is None else t["code.wrong"].format(left=outcome.attempts_left)
+        return record.request_id, render("guardian/code.html", locale, 422, error=error, **_context(runtime, db, record, token, choices=False))
+
+    # committed either way: a wrong code is counted even though the answer is an error page
+    request_id, refusal = run_in_transaction(runtime.sessions, check)
+    if refusal is not None:
+        return refusal
+    session["proved"] = {**session.get("proved", {}), request_id: "guardian_code"}
+    session.permanent = True
+    return redirect(url_for("guardian.consent_page", token=token), 303)
 
 
 @blueprint.post("/guardian/r/<token>/answer")
@@ -134,16 +136,18 @@ def answer(token: str) -> Any:
     check_csrf(request.form.get("csrf"))
     runtime = current_runtime()
     key = runtime.keyring.snapshot()  # before the write transaction: it reads in its own
-    with transaction(runtime.sessions) as db:
+
+    def record_answer(db: Any) -> tuple[Any, Any]:
+        """(the page that says why not, None), or (None, (request_id, manage token, until))."""
         record = _load(db, token, for_update=True)
         locale = page_locale(record.locale)
         tenant_setup(db, record.tenant)
         state = store.state_at(record, runtime.clock())
         if state != store.PENDING:
-            return _closed(locale, state)
+            return _closed(locale, state), None
         method = _proved(record.request_id)
         if method is None:
-            return message(locale, "error.session", 403)
+            return message(locale, "error.session", 403), None
         asked = record.scopes.split()
         choices = {category: request.form.get(f"choice-{category}") for category in asked}
         errors = []
@@ -153,22 +157,17 @@ def answer(token: str) -> Any:
             errors.append(words(locale)["consent.confirm_missing"])
         if errors:
             context = _context(runtime, db, record, token, choices=True)
-            return render("guardian/consent.html", locale, 422, choices=choices, errors=errors, **context)
-        answered = steps.answer_request(
-            db,
-            runtime.deps,
-            record,
-            steps.Answer(
-                allowed=tuple(c for c in asked if choices[c] == "allow"),
-                refused=tuple(c for c in asked if choices[c] == "refuse"),
-                method=method,
-            ),
-            key,
-        )
-        manage_token, manage_until = steps.issue_manage_link(db, runtime.deps, answered.request)
-    manage = dict(session.get("manage", {}))
-    manage[record.request_id] = [manage_token, manage_until.isoformat()]
-    session["manage"] = manage
+            return render("guardian/consent.html", locale, 422, choices=choices, errors=errors, **context), None
+        allowed = tuple(c for c in asked if choices[c] == "allow")
+        refused = tuple(c for c in asked if choices[c] == "refuse")
+        answered = steps.answer_request(db, runtime.deps, record, steps.Answer(allowed, refused, method), key)
+        return None, (record.request_id, *steps.issue_manage_link(db, runtime.deps, answered.request))
+
+    refusal, done = run_in_transaction(runtime.sessions, record_answer)
+    if refusal is not None:
+        return refusal
+    request_id, manage_token, manage_until = done
+    session["manage"] = {**session.get("manage", {}), request_id: [manage_token, manage_until.isoformat()]}
     return redirect(url_for("guardian.receipt_page", token=token), 303)
 
 
