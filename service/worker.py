@@ -200,13 +200,15 @@ def expire_consents_step(runtime: Runtime) -> ScheduledStep:
 
 def build_worker(runtime: Runtime, *, concurrency: int = 16, timeout: float = TIMEOUT_SECONDS) -> Worker:
     """The worker `agegate worker` and `agegate serve` run, on ``runtime``'s database and clock."""
+    from service.guardian.keep_little import keep_little_step
+
     return Worker(
         sessions=runtime.sessions,
         kek=runtime.kek,
         sender=Sender(allow_private=runtime.settings.webhook_allow_private, timeout=timeout),
         clock=runtime.clock,
         concurrency=concurrency,
-        steps=(expire_consents_step(runtime),),
+        steps=(expire_consents_step(runtime), keep_little_step(runtime)),
     )
 
 

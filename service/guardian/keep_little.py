@@ -28,6 +28,7 @@ from service.store import consents as consent_store
 from service.store import subjects as subject_store
 from service.store.errors import NotFound
 from service.store.transactions import run_in_transaction
+from service.worker import ScheduledStep
 
 SWEEP_NAME = "unconsented_children"
 
@@ -97,3 +98,13 @@ def _erase_unconsented(runtime: Runtime, candidates: list[Candidate], result: Sw
     for candidate in candidates:
         if runtime.run(erase_if_unconsented, candidate):
             result.erased.append((candidate.tenant, candidate.child_ref))
+
+
+def keep_little_step(runtime: Runtime) -> ScheduledStep:
+    """The worker's scheduled step: within a minute of a request's expiry its event is logged
+    and an unconsented child erased."""
+    def run(_now: object) -> int:
+        result = keep_little(runtime)
+        return result.expired_requests + len(result.erased)
+
+    return ScheduledStep("consent requests expired and unconsented children erased", timedelta(minutes=1), run)

@@ -34,8 +34,11 @@ def test_a_child_whose_last_request_expires_unanswered_is_erased(http, auth, fam
     assert result.expired_requests == 1 and result.erased == [("tenant-a", "child")]
     assert not exists(http, auth, "child") and exists(http, auth, "parent")
     kinds = [e["type"] for e in logged(runtime)]
-    assert kinds == ["consent_request_created", "consent_request_expired", "subject_erased"]
-    assert logged(runtime)[-1]["subject_ref"] == "child" and logged(runtime)[-1]["client_id"] is None
+    # the app must delete what it holds of the child too (deletion_required, cause child_erased)
+    assert kinds == ["consent_request_created", "consent_request_expired", "subject_erased", "deletion_required"]
+    erased = logged(runtime)[2]
+    assert erased["subject_ref"] == "child" and erased["client_id"] is None
+    assert logged(runtime)[3]["cause"] == "child_erased"
     with transaction(runtime.sessions) as session:
         assert session.get(ConsentRequest, created["request_id"]).child_label_enc == b""
     assert http.get(f"/v1/consent-requests/{created['request_id']}", headers=auth).get_json()["status"] == "expired"
@@ -68,7 +71,17 @@ def test_a_child_nobody_asked_for_is_erased_after_the_policys_30_days(http, auth
     clock.advance(days=20, seconds=1)
     assert sweep(runtime).erased == [("tenant-a", "early-child")]
     assert [exists(http, auth, r) for r in ("early-child", "teen", "adult", "late-child")] == [False, True, True, True]
-    assert [e["type"] for e in logged(runtime)] == ["subject_erased"]
+    assert [e["type"] for e in logged(runtime)] == ["subject_erased", "deletion_required"]
     clock.advance(days=10)
     assert sweep(runtime).erased == [("tenant-a", "late-child")]
     assert sweep(runtime).erased == []
+
+
+def test_the_worker_runs_the_sweep(http, auth, family, runtime, clock) -> None:  # type: ignore[no-untyped-def]
+    from service.worker import build_worker
+
+    ask(http, auth, expires_in=3600)
+    clock.advance(hours=2)
+    build_worker(runtime).run_steps()
+    assert not exists(http, auth, "child")
+    assert [e["type"] for e in logged(runtime)][-3:] == ["consent_request_expired", "subject_erased", "deletion_required"]
