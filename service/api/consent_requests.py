@@ -23,7 +23,6 @@ from service.guardian import requests as steps
 from service.runtime import Runtime
 from service.store import consent_requests as store
 from service.store.audit_log import timestamp
-from service.store.db import transaction
 from service.store.transactions import run_in_transaction
 from service.store.errors import Conflict
 from service.store.models import ConsentRequest
@@ -163,9 +162,9 @@ def _known(request_id: str) -> str:
 @require_scope("consent:read")
 def read(request_id: str) -> dict[str, Any]:
     runtime = current_runtime()
-    with transaction(runtime.sessions) as session:
-        record = store.get(session, g.caller.tenant, _known(request_id))
-        return request_view(record, runtime.clock())
+    tenant = g.caller.tenant
+    record = run_in_transaction(runtime.reads, lambda session: store.get(session, tenant, _known(request_id)))
+    return request_view(record, runtime.clock())
 
 
 @blueprint.post("/v1/consent-requests/<request_id>/manage-link")

@@ -17,7 +17,6 @@ from service.guardian import requests as steps
 from service.guardian.manage import withdraw
 from service.store import consent_requests as store
 from service.store import consents as consent_store
-from service.store.db import transaction
 from service.store.transactions import run_in_transaction
 from service.store.errors import NotFound
 from service.store.models import ManageLink
@@ -55,7 +54,8 @@ def _child_label(db: Any, link: ManageLink) -> str:
 @blueprint.get("/guardian/m/<token>")
 def manage_page(token: str) -> Any:
     runtime = current_runtime()
-    with transaction(runtime.sessions) as db:
+
+    def show(db: Any) -> Any:
         link = _link(db, token)
         locale = page_locale(store.get(db, link.tenant, link.request_id).locale)
         tenant_name = tenant_setup(db, link.tenant)
@@ -68,6 +68,8 @@ def manage_page(token: str) -> Any:
             consents=[_shown(r, locale) for r in _active(db, link)],
             withdrawn=session.pop("withdrawn", False),
         )
+
+    return run_in_transaction(runtime.reads, show)
 
 
 @blueprint.post("/guardian/m/<token>/withdraw")

@@ -18,7 +18,7 @@ from flask import Flask, current_app, redirect, session, url_for
 from service.runtime import current_runtime
 from service.guardian import requests as steps
 from service.runtime import Runtime
-from service.store.db import transaction
+from service.store.transactions import run_in_transaction
 from service.store.errors import NotFound
 from service.store.models import ConsentRequest
 from service.web import blueprint
@@ -55,10 +55,9 @@ def offered(record: ConsentRequest) -> bool:
 @blueprint.get("/guardian/r/<token>/oidc")
 def oidc_start(token: str) -> Any:
     runtime = current_runtime()
-    with transaction(runtime.sessions) as db:
-        record = steps.find_by_link(db, runtime.deps, token)
-        if record is None or not offered(record):
-            raise NotFound("consent request", "link")
+    record = run_in_transaction(runtime.reads, lambda db: steps.find_by_link(db, runtime.deps, token))
+    if record is None or not offered(record):
+        raise NotFound("consent request", "link")
     session["oidc_link"] = token
     session.permanent = True
     return _client().authorize_redirect(f"{runtime.settings.issuer}/guardian/oidc/callback")
@@ -68,18 +67,15 @@ def oidc_start(token: str) -> Any:
 def oidc_callback() -> Any:
     runtime = current_runtime()
     token = session.pop("oidc_link", None)
-    with transaction(runtime.sessions) as db:
-        record = None if token is None else steps.find_by_link(db, runtime.deps, token)
-        if record is None:
-            raise NotFound("consent request", "link")
-        locale = page_locale(record.locale)
-        try:
-            subject = _client().authorize_access_token()["userinfo"]["sub"]
-        except (OAuthError, requests.RequestException, KeyError, TypeError, ValueError):
-            return message(locale, "oidc.failed", 403)
-        if not steps.idp_subject_matches(runtime.deps, record, str(subject)):
-            return message(locale, "oidc.failed", 403)
-        proved = dict(session.get("proved", {}))
-        proved[record.request_id] = "oidc"
-        session["proved"] = proved
+    record = None if token is None else run_in_transaction(runtime.reads, lambda db: steps.find_by_link(db, runtime.deps, token))
+    if record is None:
+        raise NotFound("consent request", "link")
+    locale = page_locale(record.locale)
+    try:  # the code exchange and the id_token check talk to the provider: no transaction is open
+        subject = _client().authorize_access_token()["userinfo"]["sub"]
+    except (OAuthError, requests.RequestException, KeyError, TypeError, ValueError):
+        return message(locale, "oidc.failed", 403)
+    if not steps.idp_subject_matches(runtime.deps, record, str(subject)):
+        return message(locale, "oidc.failed", 403)
+    session["proved"] = {**session.get("proved", {}), record.request_id: "oidc"}
     return redirect(url_for("guardian.consent_page", token=token), 303)

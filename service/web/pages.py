@@ -19,7 +19,6 @@ from service.guardian import requests as steps
 from service.guardian.receipts import read_receipt
 from service.store import consent_requests as store
 from service.store import subjects as subject_store
-from service.store.db import transaction
 from service.store.transactions import run_in_transaction
 from service.store.errors import NotFound
 from service.store.models import ConsentRequest
@@ -89,7 +88,8 @@ def _closed(locale: str, state: str) -> tuple[str, int]:
 @blueprint.get("/guardian/r/<token>")
 def consent_page(token: str) -> Any:
     runtime = current_runtime()
-    with transaction(runtime.sessions) as db:
+
+    def show(db: Any) -> Any:
         record = _load(db, token)
         locale = page_locale(record.locale)
         tenant_setup(db, record.tenant)
@@ -101,6 +101,8 @@ def consent_page(token: str) -> Any:
         if not _proved(record.request_id):
             return render("guardian/code.html", locale, **_context(runtime, db, record, token, choices=False))
         return render("guardian/consent.html", locale, **_context(runtime, db, record, token, choices=True))
+
+    return run_in_transaction(runtime.reads, show)
 
 
 @blueprint.post("/guardian/r/<token>/code")
@@ -182,7 +184,8 @@ def _answered(db: Any, token: str) -> ConsentRequest:
 def receipt_page(token: str) -> Any:
     runtime = current_runtime()
     jwks = runtime.keyring.snapshot().jwks
-    with transaction(runtime.sessions) as db:
+
+    def show(db: Any) -> Any:
         record = _answered(db, token)
         locale = page_locale(record.locale)
         tenant_name = tenant_setup(db, record.tenant)
@@ -204,14 +207,15 @@ def receipt_page(token: str) -> Any:
             manage_until=None if manage_until is None else local_time(datetime.fromisoformat(manage_until), tz),
         )
 
+    return run_in_transaction(runtime.reads, show)
+
 
 @blueprint.get("/guardian/r/<token>/receipt.jwt")
 def receipt_file(token: str) -> Response:
     runtime = current_runtime()
-    with transaction(runtime.sessions) as db:
-        record = _answered(db, token)
-        body = (record.receipt or "") + "\n"
-        name = f"consent-receipt-{record.request_id}.jwt"
+    record = run_in_transaction(runtime.reads, lambda db: _answered(db, token))
+    body = (record.receipt or "") + "\n"
+    name = f"consent-receipt-{record.request_id}.jwt"
     return Response(body, mimetype="application/jwt", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
@@ -219,9 +223,8 @@ def receipt_file(token: str) -> Response:
 def qr_code(token: str) -> Response:
     """The consent link as a QR code, for a guardian whose phone is not the one showing it."""
     runtime = current_runtime()
-    with transaction(runtime.sessions) as db:
-        record = _load(db, token)
-        if store.state_at(record, runtime.clock()) != store.PENDING:
-            abort(410)
+    record = run_in_transaction(runtime.reads, lambda db: _load(db, token))
+    if store.state_at(record, runtime.clock()) != store.PENDING:
+        abort(410)
     svg = segno.make(f"{runtime.settings.issuer}/guardian/r/{token}", error="m").svg_inline(scale=6, border=2)
     return Response(svg, mimetype="image/svg+xml")
