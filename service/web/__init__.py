@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Flask, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
+from service.api.bodies import InputRefused
 from service.domain.errors import DomainError
 from service.runtime import Runtime
 from service.store.errors import NotFound
@@ -52,6 +53,12 @@ def _rules_changed(_error: DomainError) -> tuple[str, int]:
     # the rules were checked when the app asked; between then and the answer the child may
     # have had a birthday or the guardian been erased, and the law decides on the day of the answer
     return _error_page(422, "error.rules")
+
+
+@blueprint.errorhandler(InputRefused)
+def _refused(error: InputRefused) -> tuple[str, int]:
+    # the edge refuses unstorable input before any view runs; a person gets the page's words
+    return _error_page(error.status, "error.form")
 
 
 @blueprint.errorhandler(security.CsrfFailed)

@@ -241,3 +241,9 @@ def test_management_links_expire_and_open_only_the_guardians_own_consents(http, 
     assert http.post(manage + "/withdraw", data={"csrf": csrf, "consent_id": "someone-elses"}).status_code == 404
     clock.advance(days=7)
     assert http.get(manage).status_code == 404
+
+
+def test_input_the_edge_refuses_gets_a_page_too(http, auth, family) -> None:  # type: ignore[no-untyped-def]
+    created = ask(http, auth)
+    refused = http.post(page_path(created) + "/code", data={"csrf": "x", "code": "12\x003456"})
+    assert refused.status_code == 400 and refused.mimetype == "text/html"
