@@ -136,6 +136,12 @@ def http(app):  # type: ignore[no-untyped-def]
     return app.test_client()
 
 
+def default_audience(tenant: str) -> str:
+    """The persona service the test helpers register for `tenant`: an audience belongs to one
+    tenant (CONTRACT §16), so each tenant gets its own; tenant-a's is "persona-chat"."""
+    return "persona-chat" if tenant == "tenant-a" else f"persona-chat-{tenant}"
+
+
 class Api:
     """Creates OAuth2 clients and their bearer headers for the test client."""
 
@@ -143,13 +149,18 @@ class Api:
         self.runtime = runtime
         self.http = http
 
-    def client(self, *scopes: str, tenant: str = "tenant-a", audience: str | None = "persona-chat") -> client_store.NewClient:
+    def client(self, *scopes: str, tenant: str = "tenant-a", audience: str | None = None) -> client_store.NewClient:
         with transaction(self.runtime.sessions) as session:
             return client_store.create_client(
-                session, tenant=tenant, name="test", scopes=list(scopes), audience=audience, now=self.runtime.clock()
+                session,
+                tenant=tenant,
+                name="test",
+                scopes=list(scopes),
+                audience=audience or default_audience(tenant),
+                now=self.runtime.clock(),
             )
 
-    def bearer(self, *scopes: str, tenant: str = "tenant-a", audience: str | None = "persona-chat") -> dict[str, str]:
+    def bearer(self, *scopes: str, tenant: str = "tenant-a", audience: str | None = None) -> dict[str, str]:
         new = self.client(*scopes, tenant=tenant, audience=audience)
         basic = base64.b64encode(f"{new.client_id}:{new.client_secret}".encode()).decode()
         response = self.http.post(

@@ -111,6 +111,8 @@ def _facts(error: Exception) -> dict[str, Any]:
         return {"category": error.category, "bracket": error.bracket}
     if isinstance(error, domain.ConsentNotAllowed):
         return {"rule": error.rule}
+    if isinstance(error, domain.AudienceOfAnotherTenant):
+        return {"audience": error.audience}
     if isinstance(error, (domain.ImplausibleBirthDate, domain.InvalidResidentId)):
         return {"reason": error.reason}
     if isinstance(error, domain.LimitLoosened):
@@ -135,6 +137,7 @@ _TABLE: list[tuple[type[Exception], int, str, str]] = [
     (domain.LimitLoosened, 422, "limit-loosened", "Limit looser than the default in force"),
     (domain.PolicyLoosened, 422, "policy-loosened", "Override would loosen the policy"),
     (domain.PolicyInvalid, 422, "policy-invalid", "Malformed policy or controls"),
+    (domain.AudienceOfAnotherTenant, 422, "audience-of-another-tenant", "Audience of another tenant"),
     (NotFound, 404, "not-found", "Not found"),
     (Conflict, 409, "conflict", "Conflict"),
     # a constraint a concurrent request won: the whole transaction was rolled back, retry

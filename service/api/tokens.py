@@ -142,7 +142,7 @@ def verify() -> dict[str, Any]:
     body = load(VERIFY)
     if g.caller.audience is None:
         return {"active": False, "reason": "no_audience_registered"}
-    verifier = runtime.online_verifiers(g.caller.audience)
+    verifier = runtime.online_verifiers(g.caller.audience, g.caller.tenant)
     try:
         claims = verifier.verify(body["token"])
     except InvalidToken as error:

@@ -83,6 +83,15 @@ class ConsentNotAllowed(DomainError):
         super().__init__(f"consent not allowed ({rule}): {detail}")
 
 
+class AudienceOfAnotherTenant(DomainError):
+    """A token asked for an audience (persona service) that another tenant registered: an
+    audience belongs to one tenant, and only that tenant's tokens may name it."""
+
+    def __init__(self, audience: str) -> None:
+        self.audience = audience
+        super().__init__(f"the audience {audience} belongs to another tenant")
+
+
 class PolicyInvalid(DomainError):
     """A policy document that cannot be loaded or breaks the policy schema."""
 

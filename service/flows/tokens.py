@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from service.domain.errors import AudienceOfAnotherTenant
 from service.domain.evidence import Assurance
 from service.domain.brackets import Bracket, bracket_at
 from service.domain.controls import NO_CONTROLS, GuardianControls
@@ -29,13 +30,16 @@ class TokenRequest:
 
 
 def issue_token(session: Session, deps: Deps, request: TokenRequest) -> IssuedToken:
-    """Sign an age token for the subject as it stands now; raises store NotFound.
+    """Sign an age token for the subject as it stands now; raises store NotFound, and
+    AudienceOfAnotherTenant for an audience another tenant registered (CONTRACT §16).
 
     Run it in a read transaction: it writes nothing.
     """
     signing = deps.keyring.snapshot()  # refreshes (every few seconds) in a read session of its own
     now = deps.clock()
-    facts = token_facts(session, request.tenant, request.subject_ref, now)
+    facts = token_facts(session, request.tenant, request.subject_ref, request.audience, now)
+    if facts.audience_tenant not in (None, request.tenant):
+        raise AudienceOfAnotherTenant(request.audience)
     list_id, idx = status_store.position(facts.status_slot)
     subject = TokenSubject(
         subject_ref=facts.subject_ref,
@@ -54,6 +58,7 @@ def issue_token(session: Session, deps: Deps, request: TokenRequest) -> IssuedTo
         policy=policy,
         controls=_controls_of_minor(session, deps, policy, request.tenant, subject),
         issuer=deps.issuer,
+        tenant=request.tenant,
         audience=request.audience,
         ttl=min(request.ttl or deps.token_ttl, deps.token_ttl),
         now=now,

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from service.store import audiences
 from service.store.models import AccessToken, Client
 
 SCOPES = frozenset(
@@ -42,7 +43,8 @@ def create_client(
 ) -> NewClient:
     """Register a client; the secret is returned here once and stored only as a digest.
 
-    Raises ValueError for an unknown scope or an empty tenant or name.
+    Raises ValueError for an unknown scope or an empty tenant or name, and
+    audiences.AudienceTaken (a ValueError) for an audience of another tenant.
     """
     unknown = sorted(set(scopes) - SCOPES)
     if unknown:
@@ -53,6 +55,8 @@ def create_client(
         raise ValueError("tenant and name must not be empty")
     if len(tenant) > 128 or len(name) > 200 or (audience is not None and len(audience) > 200):
         raise ValueError("tenant (128), name (200) or audience (200) too long")
+    if audience is not None:
+        audiences.claim(session, tenant=tenant, audience=audience, now=now)
     client_id = "cl_" + secrets.token_urlsafe(16)
     client_secret = secrets.token_urlsafe(32)
     session.add(

@@ -22,14 +22,19 @@ key order -- no such cycle can form, so on Postgres no request dies as a deadloc
 Everything else a write path touches either is a new key (consent rows, log entries,
 status slots and revocations, clients, access tokens: inserts wait on nobody's row lock
 except a duplicate key, and the key's owner is already locked at level 1 or 2 -- a
-revocation's slot belongs to a subject locked at level 1) or is a sweep of expired rows,
-which skips rows another transaction holds (SKIP LOCKED) and so never waits. Signing-key
-rotation locks signing_keys only and shares no row with the paths above.
+revocation's slot belongs to a subject locked at level 1; a deletion requirement is a new
+row whose "was this the child's last consent?" question is answered under the child's
+level-1 lock) or is a sweep of expired rows, which skips rows another transaction holds
+(SKIP LOCKED) and so never waits. Acknowledging a deletion locks that one deletions row and
+then the head, and no path locks a deletions row after a head. Signing-key rotation and the
+webhook tables (subscriptions, deliveries, leases taken with SKIP LOCKED) share no row with
+the paths above and never touch a log head.
 
 The paths:
   register, re-verify    1 (the subject, FOR UPDATE; a new one is an INSERT)
   grant                  0, 1 (child and guardian, FOR SHARE), 3
-  withdraw               0, 1 (the child, FOR UPDATE), 2 (the consent), 3
+  withdraw               0, 1 (the child, FOR UPDATE), 2 (the consent), 3 (the
+                         `withdrawn` entry, then any `deletion_required`)
   erase                  1 (the subject and, for a guardian, the children of its unended
                          consents, FOR UPDATE), 2 (every consent it ends), 3
   expire                 2 (the due consents), 3 (per tenant, in tenant order)

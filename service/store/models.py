@@ -24,6 +24,17 @@ class Client(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class Audience(Base):
+    """A persona service id, owned by the one tenant that registered it first (CONTRACT §16):
+    only that tenant's tokens may name it as `aud`."""
+
+    __tablename__ = "audiences"
+
+    audience: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class AccessToken(Base):
     """An issued bearer token, kept as a SHA-256 digest so a database leak grants nothing."""
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from service.domain.consent import earliest_expiry
 from service.store.base import UTCDateTime
 from service.store.errors import NotFound
-from service.store.models import Consent, ConsentEnding, Subject
+from service.store.models import Audience, Consent, ConsentEnding, Subject
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class TokenFacts:
     consented_scopes: frozenset[str]
     consent_ids: tuple[str, ...]
     consents_expire_at: datetime | None
+    audience_tenant: str | None  # the tenant owning the requested audience, None if unregistered
 
 
 def _statement() -> Select[Any]:
@@ -44,6 +45,7 @@ def _statement() -> Select[Any]:
             Consent.consent_id,
             Consent.scopes,
             Consent.expires_at,
+            select(Audience.tenant).where(Audience.audience == bindparam("audience")).scalar_subquery().label("audience_tenant"),
         )
         .outerjoin(Consent, active)
         .where(Subject.tenant == bindparam("tenant"), Subject.subject_ref == bindparam("subject_ref"))
@@ -55,12 +57,13 @@ def _statement() -> Select[Any]:
 _TOKEN_FACTS = _statement()
 
 
-def token_facts(session: Session, tenant: str, subject_ref: str, now: datetime) -> TokenFacts:
-    """The subject and what its active consents cover, in one SELECT; raises NotFound.
+def token_facts(session: Session, tenant: str, subject_ref: str, audience: str, now: datetime) -> TokenFacts:
+    """The subject, what its active consents cover and who owns `audience`, in one SELECT;
+    raises NotFound.
 
     A consent counts while it has no ending and `now` is before its `expires_at`.
     """
-    rows = session.execute(_TOKEN_FACTS, {"tenant": tenant, "subject_ref": subject_ref, "now": now}).all()
+    rows = session.execute(_TOKEN_FACTS, {"tenant": tenant, "subject_ref": subject_ref, "audience": audience, "now": now}).all()
     if not rows:
         raise NotFound("subject", subject_ref)
     first = rows[0]
@@ -74,4 +77,5 @@ def token_facts(session: Session, tenant: str, subject_ref: str, now: datetime) 
         consented_scopes=frozenset(scope for row in consents for scope in row.scopes.split()),
         consent_ids=tuple(row.consent_id for row in consents),
         consents_expire_at=earliest_expiry(row.expires_at for row in consents),
+        audience_tenant=first.audience_tenant,
     )

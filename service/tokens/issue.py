@@ -52,6 +52,7 @@ def issue_token(
     policy: Policy,
     controls: GuardianControls = NO_CONTROLS,
     issuer: str,
+    tenant: str,
     audience: str,
     ttl: int,
     now: datetime,
@@ -81,6 +82,8 @@ def issue_token(
         "iss": issuer,
         "sub": subject.subject_ref,
         "aud": audience,
+        # the subject_ref is the tenant's own: the tenant says whose (CONTRACT §16)
+        "tenant": tenant,
         "iat": iat,
         "nbf": iat,
         "exp": exp,

@@ -72,21 +72,26 @@ class DatabaseStatuses:
 
 
 class OnlineVerifiers:
-    """One Verifier per audience, sharing the key and status sources."""
+    """One Verifier per audience and tenant, sharing the key and status sources.
+
+    Each expects the calling client's tenant in the token (CONTRACT §16): a token another
+    tenant minted for the same audience name answers `wrong_tenant`.
+    """
 
     def __init__(self, issuer: str, keys: KeyringKeys, statuses: DatabaseStatuses, clock: Any) -> None:
         self._issuer = issuer
         self._keys = keys
         self._statuses = statuses
         self._clock = clock
-        self._verifiers: dict[str, Verifier] = {}
+        self._verifiers: dict[tuple[str, str], Verifier] = {}
 
-    def __call__(self, audience: str) -> Verifier:
-        verifier = self._verifiers.get(audience)
+    def __call__(self, audience: str, tenant: str) -> Verifier:
+        verifier = self._verifiers.get((audience, tenant))
         if verifier is None:
-            verifier = self._verifiers[audience] = Verifier(
+            verifier = self._verifiers[audience, tenant] = Verifier(
                 issuer=self._issuer,
                 audience=audience,
+                tenant=tenant,
                 keys=self._keys,
                 statuses=self._statuses,
                 clock=lambda: self._clock().timestamp(),

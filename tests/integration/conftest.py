@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from service.config import Settings
-from tests.conftest import ISSUER, METRICS_TOKEN, TEST_KEK
+from tests.conftest import ISSUER, METRICS_TOKEN, TEST_KEK, default_audience
 
 POSTGRES_URL = os.environ.get("AGEGATE_TEST_DATABASE_URL", "")
 
@@ -133,7 +133,7 @@ def make_client(url_or_sessions: Any, *scopes: str, tenant: str) -> tuple[str, s
     try:
         with transaction(sessions) as session:
             new = client_store.create_client(
-                session, tenant=tenant, name="it", scopes=list(scopes), audience="persona-chat", now=datetime.now(timezone.utc)
+                session, tenant=tenant, name="it", scopes=list(scopes), audience=default_audience(tenant), now=datetime.now(timezone.utc)
             )
     finally:
         if engine is not None:

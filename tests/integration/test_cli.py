@@ -353,3 +353,13 @@ def test_a_set_kek_runs_without_a_warning(migrated: str) -> None:
     result = run(migrated, "consents", "expire")
     assert result.returncode == 0
     assert "WARNING" not in result.stderr
+
+
+def test_clients_create_refuses_an_audience_of_another_tenant(migrated: str) -> None:
+    """CONTRACT §16: an audience belongs to the tenant that registered it."""
+    ok(run(migrated, "clients", "create", "--tenant", "tenant-b", "--name", "persona", "--scopes", "tokens:verify", "--audience", "persona-b", "--json"))
+    refused = run(migrated, "clients", "create", "--tenant", "tenant-a", "--name", "x", "--scopes", "tokens:verify", "--audience", "persona-b", "--json")
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == "agegate: audience persona-b belongs to another tenant"
+    assert refused.stdout == ""  # no credentials printed, none stored
+    ok(run(migrated, "clients", "create", "--tenant", "tenant-b", "--name", "second", "--scopes", "tokens:verify", "--audience", "persona-b", "--json"))

@@ -43,6 +43,7 @@ from .errors import (
     UnknownKey,
     UnsupportedAlgorithm,
     WrongAudience,
+    WrongTenant,
     WrongIssuer,
     WrongType,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "UnsupportedAlgorithm",
     "Verifier",
     "WrongAudience",
+    "WrongTenant",
     "WrongIssuer",
     "WrongType",
     "jwk_thumbprint",

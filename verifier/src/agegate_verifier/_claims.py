@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._constants import STATUS_LIST_PATH
-from .errors import Malformed, UnknownFeature, WrongAudience, WrongIssuer
+from .errors import Malformed, UnknownFeature, WrongAudience, WrongIssuer, WrongTenant
 
 _DECISIONS = frozenset(("allow", "deny", "needs_consent"))
 _STRING_CLAIMS = ("sub", "jti", "age_bracket", "assurance", "verified_at", "policy")
@@ -144,11 +144,12 @@ def _status_reference(status: object, prefix: str) -> tuple[str, int]:
 
 
 class ClaimsChecker:
-    """Checks the claims of one issuer and audience, with exact JSON types."""
+    """Checks the claims of one issuer and audience (and tenant, if given), with exact JSON types."""
 
-    def __init__(self, issuer: str, audience: str, leeway: float) -> None:
+    def __init__(self, issuer: str, audience: str, leeway: float, tenant: str | None = None) -> None:
         self._issuers = (issuer, issuer + "/")  # issuer is normalized: no trailing slash
         self._audience = audience
+        self._tenant = tenant
         self._leeway = leeway
         self._status_prefix = issuer + STATUS_LIST_PATH
 
@@ -156,7 +157,7 @@ class ClaimsChecker:
         """Return an ``Entry`` for verified ``claims`` (parsed from ``payload``); time is
         checked by the caller.
 
-        Raises ``WrongIssuer``, ``WrongAudience`` or ``Malformed`` (a required claim
+        Raises ``WrongIssuer``, ``WrongAudience``, ``WrongTenant`` or ``Malformed`` (a required claim
         missing or of the wrong type: ``iat``/``nbf``/``exp`` must be integers, not
         floats, strings or booleans; ``aud`` one string, not a list).
         """
@@ -166,6 +167,8 @@ class ClaimsChecker:
         aud = claims.get("aud")
         if type(aud) is not str or aud != self._audience:
             raise WrongAudience("aud is not this audience")
+        if self._tenant is not None and claims.get("tenant") != self._tenant:
+            raise WrongTenant("tenant is not this audience's tenant")
         exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
         if type(exp) is not int or type(nbf) is not int or type(iat) is not int:
             raise Malformed("exp, nbf and iat must be integers")

@@ -30,6 +30,10 @@ class Verifier:
     Tokens that verified are remembered (up to ``cache_size``, least recently used
     first out), so presenting one again costs no cryptography; its ``exp``, ``nbf`` and
     status are still checked on every call.
+
+    ``tenant``, when given, must equal the token's ``tenant`` claim (else ``WrongTenant``):
+    the issuer binds every audience to one tenant, so a persona service that knows its
+    tenant can refuse a token another tenant had minted before the audience was registered.
     """
 
     def __init__(
@@ -43,6 +47,7 @@ class Verifier:
         fetch: Callable[[str], bytes] | None = None,
         clock: Callable[[], float] = time.time,
         cache_size: int = 10_000,
+        tenant: str | None = None,
     ) -> None:
         issuer = normalized_issuer(issuer)  # ValueError unless an http(s) URL
         if not isinstance(audience, str) or not audience:
@@ -60,7 +65,7 @@ class Verifier:
             assert fetch is not None
             statuses = HttpStatusLists(issuer, keys, fetch, clock, leeway=leeway)
         self._jws = CompactVerifier(TOKEN_TYPE, keys, MAX_TOKEN_BYTES)
-        self._claims = ClaimsChecker(issuer, audience, leeway)
+        self._claims = ClaimsChecker(issuer, audience, leeway, tenant)
         self._statuses = statuses
         self._clock = clock
         self._cache_size = cache_size

@@ -25,6 +25,7 @@ __all__ = [
     "UnknownKey",
     "UnsupportedAlgorithm",
     "WrongAudience",
+    "WrongTenant",
     "WrongIssuer",
     "WrongType",
 ]
@@ -100,6 +101,13 @@ class WrongAudience(InvalidToken):
     reason = "wrong_audience"
 
 
+class WrongTenant(InvalidToken):
+    """``tenant`` is not the tenant the verifier was told to expect (contract v2 section 16:
+    an audience belongs to one tenant, and so do the tokens minted for it)."""
+
+    reason = "wrong_tenant"
+
+
 class Expired(InvalidToken):
     """The current time is at or after ``exp``."""
 
@@ -135,7 +143,7 @@ REASONS: tuple[str, ...] = tuple(
     cls.reason
     for cls in (
         TooLarge, Malformed, UnsupportedAlgorithm, WrongType, UnknownKey, JwksUnavailable,
-        BadSignature, WrongIssuer, WrongAudience, Expired, NotYetValid, Revoked,
+        BadSignature, WrongIssuer, WrongAudience, WrongTenant, Expired, NotYetValid, Revoked,
         StatusUnavailable, UnknownFeature,
     )
 )
