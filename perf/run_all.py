@@ -42,7 +42,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str], int]] = {
              ["--rounds", "5", "--duration", "1", "--subjects", "20", "--verify-tokens", "40"], 600),
     "db": ("bench_db.py", ["--rounds", "7", "--duration", "4"], ["--rounds", "5", "--duration", "1", "--families", "4"], 600),
     "status": ("bench_status_list.py", ["--rounds", "7"], ["--rounds", "5", "--entries", "100000"], 300),
-    "reports": ("bench_reports.py", ["--rounds", "5"], ["--rounds", "5", "--subjects", "20000", "--events", "20000"], 1200),
+    "reports": ("bench_reports.py", ["--rounds", "3"], ["--rounds", "1", "--subjects", "20000", "--events", "20000"], 3600),
 }
 AUDIT = PERF / "bench_audit_verify.py"
 EXPORT = PERF / "bench_audit_export.py"

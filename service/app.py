@@ -15,6 +15,8 @@ from service.attestation import AttestationVerifier
 from service.config import ConfigError, Settings
 from service.domain.policy import Policy, load_policy
 from service.kek import KeyEncryptionKey
+from service.reports.activity import ActivityRecorder
+from service.reports.routing import ReportingDatabase
 from service.runtime import Runtime, utc_now
 from service.store.db import (
     DatabaseUnavailable,
@@ -62,6 +64,7 @@ def build_runtime(
     """Everything the service holds, from `settings`. Tests pass their own session factories
     (bound to a rolled-back connection), a fake clock or an attester they trust."""
     engine = engine or make_engine(settings.database_url, timeouts=settings.database_timeouts)
+    own_sessions = sessions is None
     if sessions is None:
         sessions = make_sessionmaker(engine)
         reads = reads or make_read_sessionmaker(engine)
@@ -82,6 +85,10 @@ def build_runtime(
         ),
         attestation=attestation
         or AttestationVerifier(dict(settings.attesters), audience=settings.issuer, clock=lambda: clock().timestamp()),
+        # A process with sessions of its own flushes token activity from a thread as well;
+        # tests' connection-bound sessions are flushed only by the requests themselves.
+        activity=ActivityRecorder(sessions, settings.timezone, background=own_sessions),
+        reporting=ReportingDatabase(sessions, settings.replica_database_url, settings.database_timeouts),
     )
 
 

@@ -292,3 +292,29 @@ def guardian_sweep() -> None:
 
     result = keep_little(build_runtime(_settings()), Sweep())
     click.echo(f"agegate: {result.expired_requests} consent request(s) expired, {len(result.erased)} unconsented child(ren) erased")
+
+
+@main.command("report")
+@click.option("--tenant", required=True)
+@click.option("--year", required=True, type=int, help="calendar year in AGEGATE_TIMEZONE, up to the current one")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True), help="the HTML file to write")
+def report(tenant: str, year: int, out: str) -> None:
+    """Write a self-contained HTML compliance report: brackets, consents, deletions, thresholds."""
+    from pathlib import Path
+
+    from service.reports import annual, page
+    from service.reports.summary import summary
+
+    runtime = _runtime()
+    tz = runtime.settings.timezone
+    now = runtime.clock()
+    local_now = now.astimezone(tz)
+    if not 2000 <= year <= local_now.year:
+        click.echo(f"agegate: --year: expected 2000 to {local_now.year}", err=True)
+        sys.exit(2)
+    with runtime.reporting.transaction() as session:
+        summary_document = summary(session, runtime.kek, runtime.policy, tenant, now, local_now)
+        annual_document = annual.minors_pi(session, runtime.kek, runtime.policy, tenant, year, tz, now)
+    generated = local_now.replace(microsecond=0).isoformat()
+    Path(out).write_text(page.render(summary_document, annual_document, generated), encoding="utf-8")
+    click.echo(f"agegate: report for {tenant} {year} written to {out}")

@@ -146,6 +146,8 @@ class Settings:
     database_wait: float = 10.0
     # the real-name identity provider guardians may log in with: issuer, client_id, client_secret
     guardian_oidc: Mapping[str, str] | None = field(default=None, repr=False)
+    # a streaming replica for exports and reports; the primary answers when unset or down
+    replica_database_url: str | None = None
     using_development_kek: bool = True
     # Whether webhook URLs may point at loopback, private or link-local addresses (and use
     # plain http): on only for development, where the receiver runs on the same machine.
@@ -156,8 +158,10 @@ class Settings:
     serving: Serving = field(default_factory=lambda: Serving())
 
     def __repr__(self) -> str:
+        replica = _mask_password(self.replica_database_url) if self.replica_database_url else None
         return (
-            f"Settings(database_url={_mask_password(self.database_url)!r}, issuer={self.issuer!r}, "
+            f"Settings(database_url={_mask_password(self.database_url)!r}, replica_database_url={replica!r}, "
+            f"issuer={self.issuer!r}, "
             f"kek=<masked>, timezone={self.timezone.key!r}, token_ttl={self.token_ttl}, "
             f"status_ttl={self.status_ttl}, attesters={sorted(self.attesters)!r})"
         )
@@ -175,6 +179,7 @@ class Settings:
             )
         return cls(
             database_url=_database_url(env.get("AGEGATE_DATABASE_URL", DEFAULT_DATABASE_URL)),
+            replica_database_url=_replica_url(env.get("AGEGATE_REPLICA_DATABASE_URL") or None),
             issuer=issuer,
             kek=DEVELOPMENT_KEK if kek_text is None else _kek(kek_text),
             timezone=_timezone(env.get("AGEGATE_TIMEZONE", "Asia/Shanghai")),
@@ -207,6 +212,18 @@ def _database_url(value: str) -> str:
         raise ConfigError("AGEGATE_DATABASE_URL: expected a sqlite:// or postgresql+psycopg:// URL")
     if url.get_backend_name() == "postgresql" and url.get_driver_name() != "psycopg":
         raise ConfigError("AGEGATE_DATABASE_URL: PostgreSQL needs the psycopg driver (postgresql+psycopg://)")
+    return value
+
+
+def _replica_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ConfigError("AGEGATE_REPLICA_DATABASE_URL: not a SQLAlchemy URL") from None
+    if url.get_backend_name() != "postgresql" or url.get_driver_name() != "psycopg":
+        raise ConfigError("AGEGATE_REPLICA_DATABASE_URL: expected a postgresql+psycopg:// URL")
     return value
 
 

@@ -20,6 +20,8 @@ from service.config import Settings
 from service.domain.policy import Policy
 from service.flows.deps import Deps
 from service.kek import KeyEncryptionKey
+from service.reports.activity import ActivityRecorder
+from service.reports.routing import ReportingDatabase
 from service.store.transactions import run_in_transaction
 from service.tokens.keys import Keyring
 from service.tokens.online import OnlineVerifiers
@@ -51,6 +53,10 @@ class Runtime:
     keyring: Keyring
     online_verifiers: OnlineVerifiers
     attestation: AttestationVerifier
+    # token issuances, written in batches for monthly active subjects
+    activity: ActivityRecorder
+    # where exports and reports read: the streaming replica when configured, else the primary
+    reporting: ReportingDatabase
 
     @cached_property
     def deps(self) -> Deps:
@@ -64,6 +70,7 @@ class Runtime:
             token_ttl=self.settings.token_ttl,
             keyring=self.keyring,
             attestation=self.attestation,
+            activity=self.activity,
         )
 
     def run(self, step: Step[Data, Result], data: Data) -> Result:

@@ -6,7 +6,9 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from service.api import audit, auth, consent_requests, consents, controls, deletions, ops, subjects, tokens, webhooks
+    from service.api import (
+        audit, auth, consent_requests, consents, controls, deletions, ops, reports, subjects, tokens, webhooks,
+    )
 
     for blueprint in (
         auth.oauth_blueprint,
@@ -19,5 +21,6 @@ def register_blueprints(app: Flask) -> None:
         audit.blueprint,
         webhooks.blueprint,
         deletions.blueprint,
+        reports.blueprint,
     ):
         app.register_blueprint(blueprint)

@@ -1,28 +1,20 @@
-"""Regulators' endpoints (CONTRACT §8): the consent-log export and the summary report."""
+"""Regulators' consent-log export (CONTRACT §8); the reports are in service.api.reports."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import date
-from typing import Any
 
 from flask import Blueprint, Response, g, request, stream_with_context
 from marshmallow import Schema, fields, validate
 
 from service.api.auth import require_scope
 from service.auditlog.export import checkpoint_claims, checkpoint_line, sign_checkpoint, stored_event_line
-from service.domain.brackets import Bracket, bracket_at
 from service.runtime import current_runtime
-from service.store import audit_log, reports
-from service.store import subjects as subject_store
-from service.store.db import transaction
+from service.store import audit_log
 
 blueprint = Blueprint("audit", __name__)
 
-# The Interim Measures: a security assessment is due once registered users exceed 1,000,000.
-SECURITY_ASSESSMENT_USERS = 1_000_000
 # Export lines go out in chunks of this many (~64 KB): one socket write (and one HTTP chunk)
 # per line would cost more than reading the line from the database.
 EXPORT_CHUNK_LINES = 100
@@ -35,13 +27,6 @@ class ExportQuery(Schema):
 
 
 EXPORT_QUERY = ExportQuery()  # schemas are stateless: build each once, not per request
-
-
-class SummaryQuery(Schema):
-    tenant = fields.String(validate=validate.Length(min=1, max=128))
-
-
-SUMMARY_QUERY = SummaryQuery()
 
 
 @blueprint.get("/v1/audit/consent-log")
@@ -57,7 +42,7 @@ def export_consent_log() -> Response:
     # Open the transaction and read where the chain stands before answering, so a database
     # outage is a 503 rather than a 200 that breaks off without its checkpoint.
     stack = ExitStack()
-    session = stack.enter_context(transaction(runtime.sessions))
+    session = stack.enter_context(runtime.reporting.transaction())
     try:
         session.connection()  # connect now: the first query may come only after the 200
         start = audit_log.head_before(session, tenant, since)
@@ -85,31 +70,3 @@ def export_consent_log() -> Response:
         yield checkpoint_line(seq=seq, head=head, count=count, jws=sign_checkpoint(claims, snapshot.private_key, snapshot.kid))
 
     return Response(stream_with_context(lines()), mimetype="application/x-ndjson")
-
-
-@blueprint.get("/v1/reports/summary")
-@require_scope("audit:export")
-def summary() -> dict[str, Any]:
-    runtime = current_runtime()
-    tenant = SUMMARY_QUERY.load(request.args.to_dict()).get("tenant", g.caller.tenant)
-    now, tz = runtime.clock(), runtime.settings.timezone
-
-    @functools.cache  # a million subjects share some 40,000 birth dates
-    def bracket_on(birth_date: date) -> str:
-        return bracket_at(birth_date, now, tz).value
-
-    def bracket_of(subject_ref: str, sealed: bytes) -> str:
-        return bracket_on(subject_store.open_birth_date(runtime.kek, tenant, subject_ref, sealed))
-
-    with transaction(runtime.sessions) as session:
-        total = reports.subjects_total(session, tenant)
-        by_bracket = reports.count_by(session, tenant, bracket_of)
-        consents = reports.consent_counts(session, tenant, now)
-    return {
-        "tenant": tenant,
-        "subjects_total": total,
-        "by_bracket": {b.value: by_bracket.get(b.value, 0) for b in Bracket},
-        "consents_active": consents["active"],
-        "consents_withdrawn": consents["withdrawn"],
-        "security_assessment_required": total > SECURITY_ASSESSMENT_USERS,
-    }

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from service.attestation import AttestationVerifier
 from service.domain.policy import Policy
 from service.kek import KeyEncryptionKey
+from service.reports.activity import ActivityRecorder
 from service.tokens.keys import Keyring
 
 
@@ -25,3 +26,4 @@ class Deps:
     token_ttl: int  # default and longest token lifetime, seconds
     keyring: Keyring
     attestation: AttestationVerifier
+    activity: ActivityRecorder  # token issuances for monthly active subjects (batched writes)

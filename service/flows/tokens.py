@@ -53,7 +53,7 @@ def issue_token(session: Session, deps: Deps, request: TokenRequest) -> IssuedTo
         consents_expire_at=facts.consents_expire_at,
     )
     policy = policy_for(session, deps, request.tenant)
-    return token_signing.issue_token(
+    issued = token_signing.issue_token(
         subject,
         policy=policy,
         controls=_controls_of_minor(session, deps, policy, request.tenant, subject),
@@ -66,6 +66,8 @@ def issue_token(session: Session, deps: Deps, request: TokenRequest) -> IssuedTo
         kid=signing.kid,
         private_key=signing.private_key,
     )
+    deps.activity.issued(request.tenant, facts.subject_ref, now)  # in memory; written in batches
+    return issued
 
 
 def _controls_of_minor(session: Session, deps: Deps, policy: Policy, tenant: str, subject: TokenSubject) -> GuardianControls:

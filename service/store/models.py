@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, ForeignKeyConstraint, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.store.base import Base, UTCDateTime
@@ -55,6 +55,8 @@ class Subject(Base):
         UniqueConstraint("tenant", "subject_ref"),
         # one subject per resident ID and tenant; NULLs (no ID given) do not collide
         Index("ix_subjects_tenant_resident_id_hmac", "tenant", "resident_id_hmac", unique=True),
+        # reports count brackets by birth month and registration time from this index alone
+        Index("ix_subjects_tenant_birth_month_created_at", "tenant", "birth_month", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -62,6 +64,9 @@ class Subject(Base):
     subject_ref: Mapped[str] = mapped_column(String(128))
     # AES-GCM ciphertext of the ISO birth date, bound to (tenant, subject_ref) as associated data
     birth_date_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    # Year and month of birth in clear (YYYYMM, never the day), so reports count brackets in
+    # SQL and decrypt only boundary months (service.domain.age_counts). NULL: not yet known.
+    birth_month: Mapped[int | None] = mapped_column(Integer)
     assurance: Mapped[str] = mapped_column(String(20))
     method: Mapped[str] = mapped_column(String(20))
     # HMAC of the resident ID number, for duplicate detection; the number itself is never stored
@@ -72,6 +77,26 @@ class Subject(Base):
     # The status-list slot shared by all of this subject's live tokens; a revocation sets the
     # bit of this slot and gives the subject a fresh one.
     status_slot: Mapped[int] = mapped_column(ForeignKey("status_slots.id"))
+
+
+class SubjectActivity(Base):
+    """The last local day a token was issued for a subject: monthly active subjects.
+
+    Written in batches off the issuance path (service.reports.activity), at most once per
+    subject and flush; erasing the subject deletes its row.
+    """
+
+    __tablename__ = "subject_activity"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant", "subject_ref"], ["subjects.tenant", "subjects.subject_ref"], ondelete="CASCADE"
+        ),
+        Index("ix_subject_activity_tenant_last_issued_on", "tenant", "last_issued_on"),
+    )
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    subject_ref: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_issued_on: Mapped[date] = mapped_column(Date)
 
 
 class SigningKey(Base):
@@ -168,6 +193,19 @@ class ConsentLogEntry(Base):
     prev: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ConsentLogCount(Base):
+    """Log entries per tenant, UTC hour and event type: reports count the year's consent
+    decisions from here instead of parsing every event. Kept by a database trigger on each
+    insert into consent_log (migration 0006), so no writer can forget it."""
+
+    __tablename__ = "consent_log_counts"
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    events: Mapped[int] = mapped_column(Integer)
 
 
 class LogHead(Base):

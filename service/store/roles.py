@@ -9,6 +9,7 @@ role the service runs as exactly this, on every table of the schema the migratio
 - chain heads (consent_log_heads): SELECT, INSERT and UPDATE -- no DELETE, since a deleted
   head would restart its tenant's chain at seq 0;
 - alembic_version: SELECT (the runtime may check the schema's revision, never change it);
+- consent_log_counts: SELECT (the log's own trigger keeps it, as the owner);
 - every other table: SELECT, INSERT, UPDATE, DELETE; sequences: USAGE and SELECT.
 
 Nothing else: no TRUNCATE, REFERENCES or TRIGGER, no ownership (so no ALTER TABLE and no
@@ -23,7 +24,8 @@ from sqlalchemy import Connection, text
 
 APPEND_ONLY_TRIGGER_FUNCTION = "agegate_refuse_change"
 HEAD_TABLES = frozenset({"consent_log_heads"})
-READ_ONLY_TABLES = frozenset({"alembic_version"})
+# consent_log_counts is written only by consent_log's SECURITY DEFINER trigger (migration 0006)
+READ_ONLY_TABLES = frozenset({"alembic_version", "consent_log_counts"})
 
 
 class RoleRefused(Exception):

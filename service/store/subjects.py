@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from service.domain.age_counts import birth_month
 from service.domain.evidence import Assurance
 from service.kek import KeyEncryptionKey
 from service.store import locks, status
@@ -114,6 +115,7 @@ def register_subject(
         existing.birth_date_enc = kek.seal(
             _BIRTH_DATE, evidence.birth_date.isoformat().encode(), _context(tenant, subject_ref)
         )
+        existing.birth_month = birth_month(evidence.birth_date)
         status.revoke_subject_tokens(session, existing, now)
     if stronger:
         existing.assurance = evidence.assurance.value
@@ -146,6 +148,7 @@ def _insert(
             tenant=tenant,
             subject_ref=subject_ref,
             birth_date_enc=kek.seal(_BIRTH_DATE, evidence.birth_date.isoformat().encode(), _context(tenant, subject_ref)),
+            birth_month=birth_month(evidence.birth_date),
             assurance=evidence.assurance.value,
             method=evidence.method,
             resident_id_hmac=evidence.resident_id_hmac,

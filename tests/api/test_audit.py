@@ -1,4 +1,4 @@
-"""The regulator's consent-log export and summary report (CONTRACT §8)."""
+"""The regulator's consent-log export (CONTRACT §8)."""
 
 from __future__ import annotations
 
@@ -127,19 +127,6 @@ def test_a_client_without_audit_export_gets_403(http, api) -> None:  # type: ign
 @pytest.mark.parametrize("params", [{"since": "yesterday"}, {"until": "2026-01-01T00:00:00"}, {"tenant": ""}, {"bogus": "1"}])
 def test_bad_export_parameters_are_422(http, regulator, params) -> None:  # type: ignore[no-untyped-def]
     assert http.get("/v1/audit/consent-log", query_string=params, headers=regulator).status_code == 422
-
-
-def test_the_summary_counts_subjects_brackets_and_consents(http, regulator, history) -> None:  # type: ignore[no-untyped-def]
-    response = http.get("/v1/reports/summary", query_string={"tenant": "tenant-a"}, headers=regulator)
-    assert response.status_code == 200
-    assert response.get_json() == {
-        "tenant": "tenant-a",
-        "subjects_total": 2,
-        "by_bracket": {"under_14": 1, "minor": 0, "adult": 1, "older": 0},
-        "consents_active": 0,
-        "consents_withdrawn": 2,
-        "security_assessment_required": False,
-    }
 
 
 def test_an_erasure_is_one_event_naming_the_consents_it_ended_even_when_there_are_none(http, auth, regulator) -> None:  # type: ignore[no-untyped-def]

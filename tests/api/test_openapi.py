@@ -28,6 +28,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from service.app import build_runtime, create_app
+from service.reports.routing import ReportingDatabase
 from service.store.db import make_engine, make_sessionmaker
 from tests.conftest import ALL_SCOPES, METRICS_AUTH
 
@@ -436,6 +437,10 @@ def test_audit_export_and_summary(http, auth, api) -> None:  # type: ignore[no-u
     report = check(summary, "GET", "/v1/reports/summary")
     assert report["subjects_total"] == 2 and report["consents_withdrawn"] == 1
 
+    annual = check(http.get("/v1/reports/minors-pi?year=2026", headers=auth), "GET", "/v1/reports/minors-pi")
+    assert annual["under_14"]["exact"] == 1 and annual["consents"]["withdrawn"] == 1
+    check(http.get("/v1/reports/minors-pi?year=next", headers=auth), "GET", "/v1/reports/minors-pi")
+
     exported = http.get("/v1/audit/consent-log?since=2026-01-01T00:00:00Z", headers=auth)
     assert exported.status_code == 200
     lines = check(exported, "GET", "/v1/audit/consent-log")
@@ -502,7 +507,9 @@ def test_the_export_answers_503_when_the_database_is_down(runtime, api, tmp_path
     unreachable = make_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'agegate.db'}")
     try:
         switch = _Switch(runtime.sessions, make_sessionmaker(unreachable))
-        http = create_app(runtime=dataclasses.replace(runtime, sessions=switch)).test_client()
+        # the export reads through the reporting database (the primary here: no replica configured)
+        down_able = dataclasses.replace(runtime, sessions=switch, reporting=ReportingDatabase(switch, None))
+        http = create_app(runtime=down_able).test_client()
         api.http = http
         auth = api.bearer("audit:export")
         assert http.get("/v1/audit/consent-log", headers=auth).status_code == 200  # caches the bearer and the keys

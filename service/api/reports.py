@@ -1,0 +1,56 @@
+"""Regulators' reports (CONTRACT §8, §14): the summary and the annual minors' figures.
+
+Both read through the reporting database (a streaming replica when configured)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, request
+from marshmallow import Schema, ValidationError, fields, validate
+
+from service.api.auth import require_scope
+from service.reports import annual
+from service.reports.summary import summary as summary_document
+from service.runtime import current_runtime
+
+blueprint = Blueprint("reports", __name__)
+
+
+class SummaryQuery(Schema):
+    tenant = fields.String(validate=validate.Length(min=1, max=128))
+
+
+class MinorsQuery(Schema):
+    tenant = fields.String(validate=validate.Length(min=1, max=128))
+    year = fields.Integer(required=True, strict=False, validate=validate.Range(min=2000, max=9999))
+
+
+SUMMARY_QUERY = SummaryQuery()
+MINORS_QUERY = MinorsQuery()
+
+
+@blueprint.get("/v1/reports/summary")
+@require_scope("audit:export")
+def summary() -> dict[str, Any]:
+    runtime = current_runtime()
+    tenant = SUMMARY_QUERY.load(request.args.to_dict()).get("tenant", g.caller.tenant)
+    now = runtime.clock()
+    runtime.activity.flush()  # this process's pending token issuances count too
+    with runtime.reporting.transaction() as session:
+        return summary_document(
+            session, runtime.kek, runtime.policy, tenant, now, now.astimezone(runtime.settings.timezone)
+        )
+
+
+@blueprint.get("/v1/reports/minors-pi")
+@require_scope("audit:export")
+def minors_pi() -> dict[str, Any]:
+    runtime = current_runtime()
+    query = MINORS_QUERY.load(request.args.to_dict())
+    tenant = query.get("tenant", g.caller.tenant)
+    tz = runtime.settings.timezone
+    if query["year"] > runtime.clock().astimezone(tz).year:
+        raise ValidationError({"year": ["the year has not begun"]})
+    with runtime.reporting.transaction() as session:
+        return annual.minors_pi(session, runtime.kek, runtime.policy, tenant, query["year"], tz, runtime.clock())

@@ -1,0 +1,1 @@
+"""Regulators' reports: the summary, the annual minors' figures, the HTML page, activity counting."""
