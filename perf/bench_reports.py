@@ -135,7 +135,7 @@ def seed_activity(conn, count: int, today: date) -> int:  # type: ignore[no-unty
 def seed_log(conn, count: int) -> None:  # type: ignore[no-untyped-def]
     """`count` chained events in one COPY. The log's counting trigger is off for this session
     (one transaction updating the same hourly row a million times grows one version chain
-    without end) and the counts are filled afterwards, as migration 0006 backfills them."""
+    without end) and the counts are filled afterwards, as migration 0007 backfills them."""
     start = datetime(2026, 7, 15, tzinfo=timezone.utc)
     head = GENESIS
     conn.execute("SET session_replication_role = replica")

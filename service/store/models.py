@@ -198,7 +198,7 @@ class ConsentLogEntry(Base):
 class ConsentLogCount(Base):
     """Log entries per tenant, UTC hour and event type: reports count the year's consent
     decisions from here instead of parsing every event. Kept by a database trigger on each
-    insert into consent_log (migration 0006), so no writer can forget it."""
+    insert into consent_log (migration 0007), so no writer can forget it."""
 
     __tablename__ = "consent_log_counts"
 

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, text
 
 APPEND_ONLY_TRIGGER_FUNCTION = "agegate_refuse_change"
 HEAD_TABLES = frozenset({"consent_log_heads"})
-# consent_log_counts is written only by consent_log's SECURITY DEFINER trigger (migration 0006)
+# consent_log_counts is written only by consent_log's SECURITY DEFINER trigger (migration 0007)
 READ_ONLY_TABLES = frozenset({"alembic_version", "consent_log_counts"})
 
 

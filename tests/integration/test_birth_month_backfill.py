@@ -1,4 +1,4 @@
-"""Migration 0006 fills in the clear birth month of subjects registered before it."""
+"""Migration 0007 fills in the clear birth month of subjects registered before it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_upgrading_backfills_birth_months_from_the_sealed_dates(
     fresh_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AGEGATE_KEK", base64.urlsafe_b64encode(TEST_KEK).decode().rstrip("="))
-    migrate.upgrade(fresh_database_url, "0005")
+    migrate.upgrade(fresh_database_url, "0006")
     kek = KeyEncryptionKey(TEST_KEK)
     now = datetime(2026, 11, 30, tzinfo=timezone.utc)
     engine = create_engine(fresh_database_url, poolclass=pool.NullPool)

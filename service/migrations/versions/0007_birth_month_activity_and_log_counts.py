@@ -8,8 +8,8 @@ keeps the last local day a token was issued per subject, for monthly active subj
 AFTER INSERT trigger on consent_log (on PostgreSQL SECURITY DEFINER, so the service's role
 needs only SELECT on it) and backfilled from the existing log.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-30 10:55:00
 """
 
@@ -22,8 +22,8 @@ from alembic import op
 
 import service.store.base
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
