@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import CTE, Exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from service.store.models import StatusRevocation, StatusSlot, Subject
@@ -28,6 +28,16 @@ def position(slot: int) -> tuple[int, int]:
 def allocate_slot(session: Session) -> int:
     """A new slot from the identity column: one INSERT, no lock shared with other writers."""
     return session.execute(insert(StatusSlot).returning(StatusSlot.id)).scalar_one()
+
+
+def slot_for_new(taken: Exists) -> CTE:
+    """PostgreSQL: a CTE that allocates one slot (column `id`) unless `taken` holds.
+
+    The subject INSERT selects from it, so slot and subject cost one statement; a subject_ref
+    already taken allocates nothing (a concurrent registration may still cost one unused slot).
+    """
+    next_id = func.nextval(func.pg_get_serial_sequence(StatusSlot.__tablename__, "id"))
+    return insert(StatusSlot).from_select(["id"], select(next_id).where(~taken)).returning(StatusSlot.id).cte("new_slot")
 
 
 def revoke_subject_tokens(session: Session, subject: Subject, now: datetime, *, reissue: bool = True) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -95,14 +95,16 @@ def register_subject(
         if owner is not None:
             raise Conflict("duplicate_resident_id", "this resident ID is already registered to another subject")
 
-    existing = _locked(session, tenant, subject_ref)
-    if existing is None:
+    # Insert first: a new subject -- the common case -- costs one statement. A taken
+    # subject_ref inserts nothing and is then locked and reconciled; if it was erased in
+    # between, it is registered anew.
+    while True:
         subject = _insert(session, kek, tenant=tenant, subject_ref=subject_ref, evidence=evidence, now=now)
         if subject is not None:
             return subject, True
-        # A concurrent request registered this subject_ref first: reconcile with its row.
         existing = _locked(session, tenant, subject_ref)
-        assert existing is not None
+        if existing is not None:
+            break
 
     recorded = Assurance(existing.assurance)
     stronger = evidence.assurance.rank > recorded.rank
@@ -140,27 +142,36 @@ def _insert(
     session: Session, kek: KeyEncryptionKey, *, tenant: str, subject_ref: str, evidence: AcceptedEvidence, now: datetime
 ) -> Subject | None:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING: the new subject, or None if the
-    (tenant, subject_ref) was taken meanwhile. One round trip, no savepoint."""
-    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        dialect_insert(Subject)
-        .values(
-            tenant=tenant,
-            subject_ref=subject_ref,
-            birth_date_enc=kek.seal(_BIRTH_DATE, evidence.birth_date.isoformat().encode(), _context(tenant, subject_ref)),
-            birth_month=birth_month(evidence.birth_date),
-            assurance=evidence.assurance.value,
-            method=evidence.method,
-            resident_id_hmac=evidence.resident_id_hmac,
-            attester=evidence.attester,
-            verified_at=now,
-            created_at=now,
-            status_slot=status.allocate_slot(session),
-        )
-        .on_conflict_do_nothing(index_elements=["tenant", "subject_ref"])
-        .returning(Subject)
+    (tenant, subject_ref) is taken (by a committed row or, after waiting, a concurrent one).
+
+    On PostgreSQL the status slot is taken inside the same statement (status.slot_for_new),
+    so a new subject costs one round trip; SQLite, in-process, takes it in a statement of its own.
+    """
+    taken = exists().where(Subject.tenant == tenant, Subject.subject_ref == subject_ref)
+    values = dict(
+        tenant=tenant,
+        subject_ref=subject_ref,
+        birth_date_enc=kek.seal(_BIRTH_DATE, evidence.birth_date.isoformat().encode(), _context(tenant, subject_ref)),
+        birth_month=birth_month(evidence.birth_date),
+        assurance=evidence.assurance.value,
+        method=evidence.method,
+        resident_id_hmac=evidence.resident_id_hmac,
+        attester=evidence.attester,
+        verified_at=now,
+        created_at=now,
     )
-    return session.scalar(statement)
+    if session.get_bind().dialect.name == "postgresql":
+        slot = status.slot_for_new(taken)
+        columns = [*values, "status_slot"]
+        rows = select(*(literal(value, Subject.__table__.c[name].type) for name, value in values.items()), slot.c.id)
+        statement = postgresql.insert(Subject).from_select(columns, rows)
+    else:
+        if session.scalar(select(taken)):
+            return None
+        statement = sqlite.insert(Subject).values(**values, status_slot=status.allocate_slot(session))
+    return session.scalar(
+        statement.on_conflict_do_nothing(index_elements=["tenant", "subject_ref"]).returning(Subject)
+    )
 
 
 def erase_subject(session: Session, tenant: str, subject_ref: str, now: datetime) -> Subject:
