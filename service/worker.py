@@ -60,6 +60,7 @@ class Worker:
         backoff: Backoff = Backoff(),
         concurrency: int = 16,
         idle_wait: float = 0.2,
+        batch_window: float = 0.02,
         rand: Callable[[], float] = random.random,
         steps: Sequence[ScheduledStep] = (),
     ) -> None:
@@ -72,6 +73,7 @@ class Worker:
         self.backoff = backoff
         self.concurrency = concurrency
         self.idle_wait = idle_wait
+        self.batch_window = batch_window
         self.rand = rand
         self.steps = steps
         # A claim outlives the longest attempt, so no other worker takes a delivery in flight.
@@ -114,11 +116,14 @@ class Worker:
                     log.exception("worker turn failed; retrying")
                     stop.wait(1.0)
                     continue
-                if started == 0:
-                    if self._in_flight:
-                        wait(list(self._in_flight), timeout=self.idle_wait, return_when=FIRST_COMPLETED)
-                    else:
-                        stop.wait(self.idle_wait)
+                if self._in_flight:
+                    # Let attempts finish together (up to a short batch window), so that
+                    # recording and claiming cost one transaction per batch, not per delivery.
+                    window = self.batch_window if started else self.idle_wait
+                    wait(list(self._in_flight), timeout=window, return_when=FIRST_COMPLETED)
+                    wait(list(self._in_flight), timeout=self.batch_window)
+                elif started == 0:
+                    stop.wait(self.idle_wait)
         finally:
             self.drain()
             self._pool.shutdown()
