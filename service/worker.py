@@ -203,6 +203,17 @@ def expire_consents_step(runtime: Runtime) -> ScheduledStep:
     return ScheduledStep("consents expired", timedelta(minutes=1), lambda _now: runtime.run(expire_consents, ConsentExpiry()))
 
 
+def bracket_changes_step(runtime: Runtime) -> ScheduledStep:
+    """``bracket_changed`` for every subject at the 00:00 its bracket changes: checked every
+    minute, so logged (and offered to webhooks) within about a minute of midnight."""
+    from service.flows.brackets import BracketScan, days_due, log_bracket_changes
+
+    def run(_now: datetime) -> int:
+        return sum(runtime.run(log_bracket_changes, BracketScan(day)) for day in runtime.run(days_due, None))
+
+    return ScheduledStep("bracket changes logged", timedelta(minutes=1), run)
+
+
 def build_worker(runtime: Runtime, *, concurrency: int = 16, timeout: float = TIMEOUT_SECONDS) -> Worker:
     """The worker `agegate worker` and `agegate serve` run, on ``runtime``'s database and clock."""
     from service.guardian.keep_little import keep_little_step
@@ -213,7 +224,7 @@ def build_worker(runtime: Runtime, *, concurrency: int = 16, timeout: float = TI
         sender=Sender(allow_private=runtime.settings.webhook_allow_private, timeout=timeout),
         clock=runtime.clock,
         concurrency=concurrency,
-        steps=(expire_consents_step(runtime), keep_little_step(runtime)),
+        steps=(expire_consents_step(runtime), keep_little_step(runtime), bracket_changes_step(runtime)),
     )
 
 
