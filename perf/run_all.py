@@ -43,6 +43,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str], int]] = {
     "db": ("bench_db.py", ["--rounds", "7", "--duration", "4"], ["--rounds", "5", "--duration", "1", "--families", "4"], 600),
     "status": ("bench_status_list.py", ["--rounds", "7"], ["--rounds", "5", "--entries", "100000"], 300),
     "reports": ("bench_reports.py", ["--rounds", "3"], ["--rounds", "1", "--subjects", "20000", "--events", "20000"], 3600),
+    "webhooks": ("bench_webhooks.py", ["--duration", "30"], ["--duration", "3", "--backlog", "500", "--families", "10"], 900),
 }
 AUDIT = PERF / "bench_audit_verify.py"
 EXPORT = PERF / "bench_audit_export.py"
@@ -262,7 +263,7 @@ def render(documents: list[dict], started: datetime, elapsed: float, quick: bool
         "How to run: `make bench` (creates `.venv-perf` with `pip install -e '.[perf]'`, needs a local",
         "PostgreSQL on 127.0.0.1:5432 with trust auth for `postgres`, installs `wrk` with apt-get when",
         "root and it is missing, else uses the Python load generator). One benchmark:",
-        "`.venv-perf/bin/python perf/run_all.py --only http` (verifier, http, db, status, reports, audit,",
+        "`.venv-perf/bin/python perf/run_all.py --only http` (verifier, http, db, status, reports, webhooks, audit,",
         "export); `--quick` is a smoke test. Mixed load on a running service:",
         "`.venv-perf/bin/locust -f perf/locustfile.py --headless -u 16 -r 4 -t 30s --host http://127.0.0.1:8000`",
         "(with the service's AGEGATE_DATABASE_URL and AGEGATE_KEK in the environment, so it can create",

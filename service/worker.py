@@ -60,6 +60,7 @@ class Worker:
         backoff: Backoff = Backoff(),
         concurrency: int = 16,
         idle_wait: float = 0.2,
+        batch_window: float = 0.02,
         rand: Callable[[], float] = random.random,
         steps: Sequence[ScheduledStep] = (),
     ) -> None:
@@ -72,6 +73,7 @@ class Worker:
         self.backoff = backoff
         self.concurrency = concurrency
         self.idle_wait = idle_wait
+        self.batch_window = batch_window
         self.rand = rand
         self.steps = steps
         # A claim outlives the longest attempt, so no other worker takes a delivery in flight.
@@ -114,11 +116,14 @@ class Worker:
                     log.exception("worker turn failed; retrying")
                     stop.wait(1.0)
                     continue
-                if started == 0:
-                    if self._in_flight:
-                        wait(list(self._in_flight), timeout=self.idle_wait, return_when=FIRST_COMPLETED)
-                    else:
-                        stop.wait(self.idle_wait)
+                if self._in_flight:
+                    # Let attempts finish together (up to a short batch window), so that
+                    # recording and claiming cost one transaction per batch, not per delivery.
+                    window = self.batch_window if started else self.idle_wait
+                    wait(list(self._in_flight), timeout=window, return_when=FIRST_COMPLETED)
+                    wait(list(self._in_flight), timeout=self.batch_window)
+                elif started == 0:
+                    stop.wait(self.idle_wait)
         finally:
             self.drain()
             self._pool.shutdown()
@@ -198,6 +203,17 @@ def expire_consents_step(runtime: Runtime) -> ScheduledStep:
     return ScheduledStep("consents expired", timedelta(minutes=1), lambda _now: runtime.run(expire_consents, ConsentExpiry()))
 
 
+def bracket_changes_step(runtime: Runtime) -> ScheduledStep:
+    """``bracket_changed`` for every subject at the 00:00 its bracket changes: checked every
+    minute, so logged (and offered to webhooks) within about a minute of midnight."""
+    from service.flows.brackets import BracketScan, days_due, log_bracket_changes
+
+    def run(_now: datetime) -> int:
+        return sum(runtime.run(log_bracket_changes, BracketScan(day)) for day in runtime.run(days_due, None))
+
+    return ScheduledStep("bracket changes logged", timedelta(minutes=1), run)
+
+
 def build_worker(runtime: Runtime, *, concurrency: int = 16, timeout: float = TIMEOUT_SECONDS) -> Worker:
     """The worker `agegate worker` and `agegate serve` run, on ``runtime``'s database and clock."""
     from service.guardian.keep_little import keep_little_step
@@ -208,7 +224,7 @@ def build_worker(runtime: Runtime, *, concurrency: int = 16, timeout: float = TI
         sender=Sender(allow_private=runtime.settings.webhook_allow_private, timeout=timeout),
         clock=runtime.clock,
         concurrency=concurrency,
-        steps=(expire_consents_step(runtime), keep_little_step(runtime)),
+        steps=(expire_consents_step(runtime), keep_little_step(runtime), bracket_changes_step(runtime)),
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from service.domain.brackets import Bracket, bracket_at
 from service.flows.deps import Deps
+from service.flows.policies import policy_for
 from service.store import deletions as deletion_store
 from service.store import subjects as subject_store
 from service.store.models import Consent, Deletion, Subject
@@ -22,15 +23,16 @@ from service.store.models import Consent, Deletion, Subject
 _CHILD_BRACKETS = (Bracket.UNDER_14, Bracket.MINOR)
 
 
-def deletion_due_in(deps: Deps) -> timedelta:
-    """How long the app has to delete: the policy's ``retention.deletion_due_days``.
+def deletion_due_in(session: Session, deps: Deps, tenant: str) -> timedelta:
+    """How long the app has to delete: ``retention.deletion_due_days`` of the tenant's policy
+    (the default's 15 days, or fewer where the tenant's own policy shortens it).
 
     Raises ValueError for a policy without a retention section (2026-07-15.1 predates it).
     """
-    retention = deps.policy.retention
-    if retention is None:
-        raise ValueError(f"policy {deps.policy.version} sets no deletion period")
-    return timedelta(days=retention.deletion_due_days.days)
+    policy = policy_for(session, deps, tenant)
+    if policy.retention is None:
+        raise ValueError(f"policy {policy.version} sets no deletion period")
+    return timedelta(days=policy.retention.deletion_due_days.days)
 
 
 def after_consents_ended(
@@ -43,7 +45,7 @@ def after_consents_ended(
         if (consent.tenant, consent.child_ref) in seen:
             continue
         deletion = deletion_store.after_consent_ended(
-            session, consent, cause=cause, due_in=deletion_due_in(deps), client_id=client_id, now=now
+            session, consent, cause=cause, due_in=deletion_due_in(session, deps, consent.tenant), client_id=client_id, now=now
         )
         if deletion is not None:
             seen.add((consent.tenant, consent.child_ref))
@@ -61,7 +63,7 @@ def after_erasure(
         required.append(
             deletion_store.require(
                 session, tenant=erased.tenant, child_ref=erased.subject_ref, cause="child_erased", consent_id=None,
-                due_in=deletion_due_in(deps), client_id=client_id, now=now,
+                due_in=deletion_due_in(session, deps, erased.tenant), client_id=client_id, now=now,
             )
         )
     as_guardian = [c for c in ended if c.child_ref != erased.subject_ref]

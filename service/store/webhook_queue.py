@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from service.events.outcome import Outcome
@@ -163,25 +163,37 @@ def record_outcomes(
     )
     recovered: set[str] = set()
     exhausted: dict[str, datetime] = {}
+    settled: list[dict[str, Any]] = []
     for claimed, outcome, at in results:
-        mine = (WebhookDelivery.id == claimed.delivery_id) & (WebhookDelivery.claim == claimed.claim)
-        failures = claimed.attempts + 1
         finished_at = at + timedelta(milliseconds=outcome.latency_ms)
+        row = {"b_id": claimed.delivery_id, "b_claim": claimed.claim, "attempts": claimed.attempts + 1,
+               "state": "pending", "finished_at": None, "retry_at": None}
         if outcome.delivered:
-            values: dict[str, Any] = {"state": "delivered", "finished_at": finished_at}
+            row.update(state="delivered", finished_at=finished_at)
             recovered.add(claimed.subscription_id)
         else:
-            retry_at = backoff.next_attempt(
-                first_attempt_at=claimed.first_attempt_at, failed_at=finished_at, failures=failures, rand=rand()
+            row["retry_at"] = backoff.next_attempt(
+                first_attempt_at=claimed.first_attempt_at, failed_at=finished_at, failures=claimed.attempts + 1, rand=rand()
             )
-            if retry_at is None:
-                values = {"state": "failed", "finished_at": finished_at}
+            if row["retry_at"] is None:
+                row.update(state="failed", finished_at=finished_at)
                 exhausted[claimed.subscription_id] = finished_at
-            else:
-                values = {"next_attempt_at": retry_at}
-        session.execute(
-            update(WebhookDelivery).where(mine).values(attempts=failures, claim=None, **values).execution_options(synchronize_session=False)
-        )
+        settled.append(row)
+    # One statement for the batch (executemany): a delivery another worker took over since
+    # (its claim no longer ours) matches nothing and keeps that worker's state.
+    deliveries = WebhookDelivery.__table__
+    session.connection().execute(
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("b_id"), deliveries.c.claim == bindparam("b_claim"))
+        .values(
+            attempts=bindparam("attempts"),
+            claim=None,
+            state=bindparam("state"),
+            finished_at=bindparam("finished_at"),
+            next_attempt_at=func.coalesce(bindparam("retry_at", type_=deliveries.c.next_attempt_at.type), deliveries.c.next_attempt_at),
+        ),
+        settled,
+    )
     for subscription_id in sorted(recovered - exhausted.keys()):
         session.execute(
             update(WebhookSubscription)

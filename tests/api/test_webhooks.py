@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -298,3 +298,36 @@ def test_a_withdrawal_tells_the_app_what_to_delete_and_its_acknowledgement_is_se
     worker.run_until_idle()
     deleted = json.loads(receiver.wait_for(3)[2].body)
     assert deleted["type"] == "data.deleted" and deleted["data"]["deletion_id"] == data["deletion_id"]
+
+
+def test_a_birthday_is_delivered_as_subject_bracket_changed_within_minutes_of_midnight_in_shanghai(http, auth, receiver, runtime, clock) -> None:  # type: ignore[no-untyped-def]
+    from zoneinfo import ZoneInfo
+
+    from service.flows.brackets import change_at_start_of
+    from service.worker import bracket_changes_step
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    tomorrow = clock.now.astimezone(shanghai).date() + timedelta(days=1)
+    near = date(tomorrow.year - 14, tomorrow.month, min(tomorrow.day, 28))
+    (born,) = [d for d in (near + timedelta(days=n) for n in range(-3, 3)) if change_at_start_of(d, tomorrow, shanghai)]
+    subscribe(http, auth, receiver.url, events=["subject.bracket_changed"])
+    assert http.post("/v1/subjects", json={"subject_ref": "kid", "evidence": {"method": "self_declared", "birth_date": born.isoformat()}},
+                     headers=auth).get_json()["age_bracket"] == "under_14"
+    worker = Worker(sessions=runtime.sessions, kek=runtime.kek, sender=Sender(allow_private=True, timeout=2), clock=clock,
+                    backoff=FAST, steps=(bracket_changes_step(runtime),))
+    midnight = datetime.combine(tomorrow, datetime.min.time(), tzinfo=shanghai).astimezone(timezone.utc)
+    clock.now = midnight - timedelta(seconds=1)
+    worker.run_steps()
+    worker.run_until_idle()
+    assert receiver.received == []
+    clock.now = midnight + timedelta(seconds=30)
+    worker.run_steps()
+    worker.run_until_idle()
+    (delivery,) = receiver.wait_for(1)
+    body = json.loads(delivery.body)
+    assert body["type"] == "subject.bracket_changed" and body["occurred_at"] == midnight.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+    assert (body["data"]["subject_ref"], body["data"]["from_bracket"], body["data"]["to_bracket"]) == ("kid", "under_14", "minor")
+    assert born.isoformat() not in delivery.body.decode()
+    worker.run_steps()  # a later turn, or another worker, logs nothing more
+    worker.run_until_idle()
+    assert len(receiver.received) == 1

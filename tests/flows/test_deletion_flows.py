@@ -80,3 +80,13 @@ def test_erasing_an_adult_who_is_nobodys_guardian_owes_nothing(family: Runtime) 
     register(family, "adult", Evidence("self_declared", birth_date=date(1990, 1, 1)))
     family.run(erase_subject, SubjectErasure(TENANT, "adult", CLIENT))
     assert deletions(family) == []
+
+
+def test_a_tenant_policy_that_shortens_the_deletion_period_shortens_due_by(family: Runtime, clock) -> None:  # type: ignore[no-untyped-def]
+    from service.flows.policies import TenantPolicyInstall, install_tenant_policy
+
+    family.run(install_tenant_policy, TenantPolicyInstall(TENANT, {"retention": {"deletion_due_days": 7}}))
+    consent_id = grant(family)
+    family.run(withdraw_consent, ConsentWithdrawal(TENANT, CLIENT, consent_id))
+    due = run_in_transaction(family.sessions, lambda s: s.scalars(select(Deletion.due_by)).one())
+    assert due == clock.now + timedelta(days=7)
