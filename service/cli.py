@@ -5,23 +5,45 @@ from __future__ import annotations
 import json
 import logging
 import sys
-
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
 from service.config import ConfigError, Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from service.runtime import Runtime
+
+T = TypeVar("T")
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"agegate: {message}", err=True)
+    sys.exit(code)
 
 
 def _settings() -> Settings:
     try:
         return Settings.from_env()
     except ConfigError as error:
-        click.echo(f"agegate: {error}", err=True)
-        sys.exit(2)
+        _fail(str(error))
+
+
+def _in_transaction(work: Callable[[Session], T]) -> T:
+    """`work(session)` in one transaction on AGEGATE_DATABASE_URL, for a command that needs
+    only the database (no keys, policy or verifiers)."""
+    from service.store.db import make_engine, make_sessionmaker
+    from service.store.transactions import run_in_transaction
+
+    engine = make_engine(_settings().database_url)
+    try:
+        return run_in_transaction(make_sessionmaker(engine), work)
+    finally:
+        engine.dispose()
 
 
 def _runtime() -> Runtime:
@@ -142,31 +164,107 @@ def clients() -> None:
 
 
 @clients.command("create")
-@click.option("--tenant", required=True)
+@click.option("--tenant", default=None, help="the tenant (app) the client belongs to")
+@click.option("--regulator", is_flag=True, help="a regulator's client: no tenant, only audit:export, names ?tenant= on each call")
 @click.option("--name", required=True)
-@click.option("--scopes", required=True, help='space-separated, e.g. "subjects:write tokens:issue"')
+@click.option("--scopes", default=None, help='space-separated, e.g. "subjects:write tokens:issue"')
 @click.option("--audience", default=None, help="the persona service id this client verifies tokens for")
 @click.option("--json", "as_json", is_flag=True, help="print the credentials as JSON")
-def create_client(tenant: str, name: str, scopes: str, audience: str | None, as_json: bool) -> None:
+def create_client(
+    tenant: str | None, regulator: bool, name: str, scopes: str | None, audience: str | None, as_json: bool
+) -> None:
     """Register a client; its secret is printed once and stored only hashed."""
-    from service.store.transactions import run_in_transaction
     from service.store import clients as client_store
 
-    runtime = _runtime()
+    if regulator and (tenant is not None or audience is not None):
+        _fail("--regulator clients belong to no tenant and have no audience")
+    if regulator and scopes is not None and scopes.split() != ["audit:export"]:
+        _fail("--regulator clients may hold only the scope audit:export")
+    if not regulator and (tenant is None or scopes is None):
+        _fail("--tenant and --scopes are required (or --regulator)")
+    now = datetime.now(timezone.utc)
+
+    def create(session: Session) -> client_store.NewClient:
+        if regulator:
+            return client_store.create_regulator_client(session, name=name, now=now)
+        assert tenant is not None and scopes is not None
+        return client_store.create_client(session, tenant=tenant, name=name, scopes=scopes.split(), audience=audience, now=now)
+
     try:
-        new = run_in_transaction(
-            runtime.sessions,
-            lambda session: client_store.create_client(
-                session, tenant=tenant, name=name, scopes=scopes.split(), audience=audience, now=runtime.clock()
-            ),
-        )
+        new = _in_transaction(create)
     except ValueError as error:
-        click.echo(f"agegate: {error}", err=True)
-        sys.exit(2)
+        _fail(str(error))
+    _print_credentials(new.client_id, new.client_secret, as_json)
+
+
+def _print_credentials(client_id: str, client_secret: str, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({"client_id": new.client_id, "client_secret": new.client_secret}))
+        click.echo(json.dumps({"client_id": client_id, "client_secret": client_secret}))
     else:
-        click.echo(f"client_id:     {new.client_id}\nclient_secret: {new.client_secret}  (shown once)")
+        click.echo(f"client_id:     {client_id}\nclient_secret: {client_secret}  (shown once)")
+
+
+@clients.command("list")
+@click.option("--tenant", default=None, help="only this tenant's clients")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def list_clients(tenant: str | None, as_json: bool) -> None:
+    """List clients (never their secrets), revoked ones marked."""
+    from service.store import clients as client_store
+
+    def listed(session: Session) -> list[dict[str, object]]:
+        return [
+            {
+                "client_id": c.client_id,
+                "tenant": c.tenant,
+                "regulator": c.tenant is None,
+                "name": c.name,
+                "scopes": c.scopes.split(),
+                "audience": c.audience,
+                "created_at": c.created_at.isoformat(),
+                "secret_rotated_at": None if c.secret_rotated_at is None else c.secret_rotated_at.isoformat(),
+                "revoked_at": None if c.revoked_at is None else c.revoked_at.isoformat(),
+            }
+            for c in client_store.list_clients(session, tenant)
+        ]
+
+    for row in _in_transaction(listed):
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            state = "revoked " + row["revoked_at"] if row["revoked_at"] else "active"
+            owner = "(regulator)" if row["regulator"] else row["tenant"]
+            click.echo(f"{row['client_id']}  {owner}  {row['name']}  [{' '.join(row['scopes'])}]  {state}")
+
+
+@clients.command("revoke")
+@click.argument("client_id")
+def revoke_client(client_id: str) -> None:
+    """Revoke a client and its access tokens (every instance within 60 s, its token cache)."""
+    from service.store import clients as client_store
+    from service.store.errors import NotFound
+
+    try:
+        _in_transaction(lambda session: client_store.revoke_client(session, client_id, datetime.now(timezone.utc)))
+    except NotFound:
+        _fail(f"no client {client_id}")
+    click.echo(f"agegate: client {client_id} revoked; its access tokens stop working within 60 s")
+
+
+@clients.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True, help="print the credentials as JSON")
+def rotate_client_secret(client_id: str, as_json: bool) -> None:
+    """Give a client a new secret (printed once); the old secret and its access tokens stop working."""
+    from service.store import clients as client_store
+    from service.store.errors import NotFound
+
+    try:
+        new = _in_transaction(lambda session: client_store.rotate_secret(session, client_id, datetime.now(timezone.utc)))
+    except NotFound:
+        _fail(f"no client {client_id}")
+    except ValueError as error:
+        _fail(str(error))
+    _print_credentials(new.client_id, new.client_secret, as_json)
 
 
 @main.group()

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, g, request, stream_with_context
 from marshmallow import Schema, fields, validate
 
 from service.api.auth import require_scope
+from service.api.tenancy import readable_tenant
 from service.auditlog.export import checkpoint_claims, checkpoint_line, sign_checkpoint, stored_event_line
 from service.domain.brackets import Bracket, bracket_at
 from service.runtime import current_runtime
@@ -50,7 +51,6 @@ def export_consent_log() -> Response:
     """Stream the tenant's log window as NDJSON, closed by a signed checkpoint."""
     runtime = current_runtime()
     query = EXPORT_QUERY.load(request.args.to_dict())
-    tenant = query.get("tenant", g.caller.tenant)
     since, until = query.get("since"), query.get("until")
     snapshot = runtime.keyring.snapshot()
 
@@ -60,6 +60,7 @@ def export_consent_log() -> Response:
     session = stack.enter_context(transaction(runtime.sessions))
     try:
         session.connection()  # connect now: the first query may come only after the 200
+        tenant = readable_tenant(session, g.caller, query.get("tenant"))
         start = audit_log.head_before(session, tenant, since)
     except BaseException:
         stack.close()
@@ -91,7 +92,7 @@ def export_consent_log() -> Response:
 @require_scope("audit:export")
 def summary() -> dict[str, Any]:
     runtime = current_runtime()
-    tenant = SUMMARY_QUERY.load(request.args.to_dict()).get("tenant", g.caller.tenant)
+    requested = SUMMARY_QUERY.load(request.args.to_dict()).get("tenant")
     now, tz = runtime.clock(), runtime.settings.timezone
 
     @functools.cache  # a million subjects share some 40,000 birth dates
@@ -102,6 +103,7 @@ def summary() -> dict[str, Any]:
         return bracket_on(subject_store.open_birth_date(runtime.kek, tenant, subject_ref, sealed))
 
     with transaction(runtime.sessions) as session:
+        tenant = readable_tenant(session, g.caller, requested)
         total = reports.subjects_total(session, tenant)
         by_bracket = reports.count_by(session, tenant, bracket_of)
         consents = reports.consent_counts(session, tenant, now)

@@ -442,7 +442,7 @@ def test_audit_export_and_summary(http, auth, api) -> None:  # type: ignore[no-u
     assert [line["kind"] for line in lines] == ["event", "event", "event", "checkpoint"]  # granted, withdrawn, deletion_required
     validate_schema("CheckpointClaims", _jws_part(lines[-1]["jws"], 1))
 
-    regulator = api.bearer("audit:export", tenant="regulator")
+    regulator = api.regulator_bearer()
     other = check(http.get("/v1/reports/summary?tenant=tenant-a", headers=regulator), "GET", "/v1/reports/summary")
     assert other["subjects_total"] == 2
     bad_query = http.get("/v1/audit/consent-log?since=yesterday", headers=auth)
