@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
@@ -53,10 +56,53 @@ def _runtime() -> Runtime:
     return build_runtime(_settings())
 
 
-@click.group()
+class _OneLineErrors(click.Group):
+    """Every command fails with one line on stderr, never a traceback (CONTRACT §1)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+        from service.store.db import DatabaseUnavailable
+
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (OperationalError, ProgrammingError) as error:
+            if _is_missing_schema(error):
+                _fail("the database has no agegate schema, or an older one: run `agegate db upgrade`", 1)
+            _fail(f"AGEGATE_DATABASE_URL: database unreachable: {_first_line(error)}", 1)
+        except (DatabaseUnavailable, DBAPIError) as error:
+            _fail(f"AGEGATE_DATABASE_URL: database error: {_first_line(error)}", 1)
+        except Exception as error:
+            logging.getLogger("agegate.cli").debug("traceback", exc_info=True)
+            _fail(f"unexpected {type(error).__name__}; AGEGATE_LOG_LEVEL=debug logs the traceback", 1)
+
+
+def _first_line(error: Exception) -> str:
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
+
+
+def _is_missing_schema(error: Exception) -> bool:
+    text = str(getattr(error, "orig", error)).lower()
+    return "no such table" in text or ("relation" in text and "does not exist" in text) or "no such column" in text or (
+        "column" in text and "does not exist" in text
+    )
+
+
+@click.group(cls=_OneLineErrors)
 def main() -> None:
     """agegate: age brackets, age tokens and guardian consent."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from service.config import logging_from_env
+    from service.logs import configure_logging
+
+    try:
+        log_format, level = logging_from_env()
+    except ConfigError as error:
+        _fail(str(error))
+    configure_logging(log_format, level)
 
 
 @main.command()
@@ -69,8 +115,8 @@ def serve(host: str, port: int) -> None:
     try:
         settings = checked_settings()
     except ConfigError as error:
-        click.echo(f"agegate: {error}", err=True)
-        sys.exit(2)
+        _fail(str(error))
+    settings = dataclasses.replace(settings, issuer=serving_issuer(settings.issuer, host, port, os.environ))
     from service.app import build_runtime
     from service.worker import build_worker, start_in_background
 
@@ -101,6 +147,27 @@ def worker(concurrency: int, timeout: float) -> None:
     build_worker(build_runtime(settings), concurrency=concurrency, timeout=timeout).run(stop)
 
 
+def serving_issuer(configured: str, host: str, port: int, env: Mapping[str, str]) -> str:
+    """The issuer `serve --host --port` publishes: AGEGATE_ISSUER when set, else derived from
+    the address served, so tokens and URLs name a port that answers."""
+    log = logging.getLogger("agegate.cli")
+    if "AGEGATE_ISSUER" in env:
+        parts = urlsplit(configured)
+        if parts.hostname in ("127.0.0.1", "localhost", "::1") and (parts.port or 80) != port:
+            log.warning("AGEGATE_ISSUER %s names port %s but the service listens on %s", configured, parts.port, port)
+        return configured
+    if host in ("0.0.0.0", "::", ""):
+        derived = f"http://127.0.0.1:{port}"
+        log.warning(
+            "AGEGATE_ISSUER is not set and --host %s listens on every address: publishing %s; "
+            "set AGEGATE_ISSUER to the URL clients and verifiers use", host or "''", derived,
+        )
+        return derived
+    derived = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    log.info("AGEGATE_ISSUER is not set: publishing %s (from --host and --port)", derived)
+    return derived
+
+
 @main.group()
 def db() -> None:
     """Database schema."""
@@ -120,7 +187,7 @@ def upgrade() -> None:
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.database_url)
-    click.echo("agegate: database at head")
+    click.echo(f"agegate: database at head ({migrate.head_revision()})")
     from service.app import build_runtime
     from service.store.transactions import run_in_transaction
     from service.tokens.keys import ensure_signing_key
@@ -313,7 +380,7 @@ def expire() -> None:
 
 @main.group()
 def policy() -> None:
-    """Tenant policy: a tenant's overrides, which may only make the policy stricter."""
+    """The policy: its readable reference, and a tenant's overrides (which may only make it stricter)."""
 
 
 @policy.command("set")
@@ -390,3 +457,13 @@ def guardian_sweep() -> None:
 
     result = keep_little(build_runtime(_settings()), Sweep())
     click.echo(f"agegate: {result.expired_requests} consent request(s) expired, {len(result.erased)} unconsented child(ren) erased")
+
+
+@policy.command("reference")
+@click.option("--version", "version", default=None, help="a packaged policy version (default: the one in force)")
+def policy_reference_command(version: str | None) -> None:
+    """Print the packaged policy as a Markdown reference, generated from the policy file."""
+    from service.domain.policy import DEFAULT_POLICY_VERSION, load_policy
+    from service.policy_reference import policy_reference
+
+    click.echo(policy_reference(load_policy(version=version or DEFAULT_POLICY_VERSION)), nl=False)

@@ -23,6 +23,7 @@ from werkzeug.exceptions import Forbidden, Unauthorized
 
 from service.api.bearer_cache import BearerCache
 from service.api.problems import problem
+from service.api.ratelimits import TOKEN_PER_ADDRESS, TOKEN_PER_CLIENT, RateLimit, by_address, by_client_id, rate_limited
 from service.runtime import current_runtime
 from service.store import clients as client_store
 from service.store.db import transaction
@@ -181,6 +182,10 @@ def _as_problem(response: Response) -> Response:
 
 
 @oauth_blueprint.post("/oauth/token")
+@rate_limited(
+    RateLimit(TOKEN_PER_CLIENT, by_client_id, "oauth-token-per-client"),
+    RateLimit(TOKEN_PER_ADDRESS, by_address, "oauth-token-per-address"),
+)
 def issue_access_token() -> Any:
     """RFC 6749 §4.4."""
     server: AuthorizationServer = current_app.extensions["agegate.oauth"]
@@ -191,6 +196,7 @@ def issue_access_token() -> Any:
 
 
 @oauth_blueprint.post("/oauth/revoke")
+@rate_limited(RateLimit(TOKEN_PER_ADDRESS, by_address, "oauth-token-per-address"))
 def revoke_access_token() -> Any:
     """RFC 7009: the client revokes one of its access tokens before it expires."""
     server: AuthorizationServer = current_app.extensions["agegate.oauth"]

@@ -28,6 +28,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from service.app import build_runtime, create_app
+from service.store import migrate
 from service.store.db import make_engine, make_sessionmaker
 from tests.conftest import ALL_SCOPES, METRICS_AUTH
 
@@ -474,6 +475,7 @@ def app_on(runtime):  # type: ignore[no-untyped-def]
 
 def test_readiness_and_the_database_down(app_on, tmp_path) -> None:  # type: ignore[no-untyped-def]
     # (the per-test SQLite transaction holds the write lock, so /readyz gets its own database)
+    migrate.upgrade(f"sqlite:///{tmp_path / 'ready.db'}")
     ready = app_on(f"sqlite:///{tmp_path / 'ready.db'}").test_client().get("/readyz")
     assert ready.status_code == 200
     check(ready, "GET", "/readyz")
