@@ -20,18 +20,11 @@ from service.app import create_app
 from service.cli import serving_issuer
 from service.logs import configure_logging
 from service.store import migrate
+from tests.api.test_client_lifecycle import ManualSeconds
 from tests.integration.conftest import settings_for
 from tests.integration.test_cli import AGEGATE, agegate_env
 
 # ---------------------------------------------------------------------------- schema behind
-
-
-class ManualSeconds:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
