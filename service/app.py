@@ -120,6 +120,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from service.api.ops import init_metrics
     from service.api.problems import init_problems
     from service.web import init_web
+    from service.api.ratelimits import init_rate_limits
+    from service.api.request_ids import init_request_ids
+    from service.api.schema_gate import init_schema_gate
 
     if runtime is None:
         runtime = build_runtime(settings or Settings.from_env())
@@ -130,9 +133,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     runtime.install(app)
     init_problems(app)
     init_edge(app)
+    init_request_ids(app)
+    init_schema_gate(app, runtime.engine)
     init_metrics(app)
     init_oauth(app)
     register_blueprints(app)
     init_web(app, runtime)  # the hosted guardian pages (CONTRACT §12)
+    init_rate_limits(app, runtime.settings.rate_limit_storage)
     logging.getLogger("agegate").setLevel(logging.INFO)
     return app

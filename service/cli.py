@@ -2,26 +2,51 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
 import sys
-
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
 from service.config import ConfigError, Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from service.runtime import Runtime
+
+T = TypeVar("T")
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"agegate: {message}", err=True)
+    sys.exit(code)
 
 
 def _settings() -> Settings:
     try:
         return Settings.from_env()
     except ConfigError as error:
-        click.echo(f"agegate: {error}", err=True)
-        sys.exit(2)
+        _fail(str(error))
+
+
+def _in_transaction(work: Callable[[Session], T]) -> T:
+    """`work(session)` in one transaction on AGEGATE_DATABASE_URL, for a command that needs
+    only the database (no keys, policy or verifiers)."""
+    from service.store.db import make_engine, make_sessionmaker
+    from service.store.transactions import run_in_transaction
+
+    engine = make_engine(_settings().database_url)
+    try:
+        return run_in_transaction(make_sessionmaker(engine), work)
+    finally:
+        engine.dispose()
 
 
 def _runtime() -> Runtime:
@@ -31,10 +56,53 @@ def _runtime() -> Runtime:
     return build_runtime(_settings())
 
 
-@click.group()
+class _OneLineErrors(click.Group):
+    """Every command fails with one line on stderr, never a traceback (CONTRACT §1)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+        from service.store.db import DatabaseUnavailable
+
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (OperationalError, ProgrammingError) as error:
+            if _is_missing_schema(error):
+                _fail("the database has no agegate schema, or an older one: run `agegate db upgrade`", 1)
+            _fail(f"AGEGATE_DATABASE_URL: database unreachable: {_first_line(error)}", 1)
+        except (DatabaseUnavailable, DBAPIError) as error:
+            _fail(f"AGEGATE_DATABASE_URL: database error: {_first_line(error)}", 1)
+        except Exception as error:
+            logging.getLogger("agegate.cli").debug("traceback", exc_info=True)
+            _fail(f"unexpected {type(error).__name__}; AGEGATE_LOG_LEVEL=debug logs the traceback", 1)
+
+
+def _first_line(error: Exception) -> str:
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
+
+
+def _is_missing_schema(error: Exception) -> bool:
+    text = str(getattr(error, "orig", error)).lower()
+    return "no such table" in text or ("relation" in text and "does not exist" in text) or "no such column" in text or (
+        "column" in text and "does not exist" in text
+    )
+
+
+@click.group(cls=_OneLineErrors)
 def main() -> None:
     """agegate: age brackets, age tokens and guardian consent."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from service.config import logging_from_env
+    from service.logs import configure_logging
+
+    try:
+        log_format, level = logging_from_env()
+    except ConfigError as error:
+        _fail(str(error))
+    configure_logging(log_format, level)
 
 
 @main.command()
@@ -47,8 +115,8 @@ def serve(host: str, port: int) -> None:
     try:
         settings = checked_settings()
     except ConfigError as error:
-        click.echo(f"agegate: {error}", err=True)
-        sys.exit(2)
+        _fail(str(error))
+    settings = dataclasses.replace(settings, issuer=serving_issuer(settings.issuer, host, port, os.environ))
     from service.app import build_runtime
     from service.worker import build_worker, start_in_background
 
@@ -79,6 +147,27 @@ def worker(concurrency: int, timeout: float) -> None:
     build_worker(build_runtime(settings), concurrency=concurrency, timeout=timeout).run(stop)
 
 
+def serving_issuer(configured: str, host: str, port: int, env: Mapping[str, str]) -> str:
+    """The issuer `serve --host --port` publishes: AGEGATE_ISSUER when set, else derived from
+    the address served, so tokens and URLs name a port that answers."""
+    log = logging.getLogger("agegate.cli")
+    if "AGEGATE_ISSUER" in env:
+        parts = urlsplit(configured)
+        if parts.hostname in ("127.0.0.1", "localhost", "::1") and (parts.port or 80) != port:
+            log.warning("AGEGATE_ISSUER %s names port %s but the service listens on %s", configured, parts.port, port)
+        return configured
+    if host in ("0.0.0.0", "::", ""):
+        derived = f"http://127.0.0.1:{port}"
+        log.warning(
+            "AGEGATE_ISSUER is not set and --host %s listens on every address: publishing %s; "
+            "set AGEGATE_ISSUER to the URL clients and verifiers use", host or "''", derived,
+        )
+        return derived
+    derived = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    log.info("AGEGATE_ISSUER is not set: publishing %s (from --host and --port)", derived)
+    return derived
+
+
 @main.group()
 def db() -> None:
     """Database schema."""
@@ -98,7 +187,7 @@ def upgrade() -> None:
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.database_url)
-    click.echo("agegate: database at head")
+    click.echo(f"agegate: database at head ({migrate.head_revision()})")
     from service.app import build_runtime
     from service.store.transactions import run_in_transaction
     from service.tokens.keys import ensure_signing_key
@@ -142,31 +231,107 @@ def clients() -> None:
 
 
 @clients.command("create")
-@click.option("--tenant", required=True)
+@click.option("--tenant", default=None, help="the tenant (app) the client belongs to")
+@click.option("--regulator", is_flag=True, help="a regulator's client: no tenant, only audit:export, names ?tenant= on each call")
 @click.option("--name", required=True)
-@click.option("--scopes", required=True, help='space-separated, e.g. "subjects:write tokens:issue"')
+@click.option("--scopes", default=None, help='space-separated, e.g. "subjects:write tokens:issue"')
 @click.option("--audience", default=None, help="the persona service id this client verifies tokens for")
 @click.option("--json", "as_json", is_flag=True, help="print the credentials as JSON")
-def create_client(tenant: str, name: str, scopes: str, audience: str | None, as_json: bool) -> None:
+def create_client(
+    tenant: str | None, regulator: bool, name: str, scopes: str | None, audience: str | None, as_json: bool
+) -> None:
     """Register a client; its secret is printed once and stored only hashed."""
-    from service.store.transactions import run_in_transaction
     from service.store import clients as client_store
 
-    runtime = _runtime()
+    if regulator and (tenant is not None or audience is not None):
+        _fail("--regulator clients belong to no tenant and have no audience")
+    if regulator and scopes is not None and scopes.split() != ["audit:export"]:
+        _fail("--regulator clients may hold only the scope audit:export")
+    if not regulator and (tenant is None or scopes is None):
+        _fail("--tenant and --scopes are required (or --regulator)")
+    now = datetime.now(timezone.utc)
+
+    def create(session: Session) -> client_store.NewClient:
+        if regulator:
+            return client_store.create_regulator_client(session, name=name, now=now)
+        assert tenant is not None and scopes is not None
+        return client_store.create_client(session, tenant=tenant, name=name, scopes=scopes.split(), audience=audience, now=now)
+
     try:
-        new = run_in_transaction(
-            runtime.sessions,
-            lambda session: client_store.create_client(
-                session, tenant=tenant, name=name, scopes=scopes.split(), audience=audience, now=runtime.clock()
-            ),
-        )
+        new = _in_transaction(create)
     except ValueError as error:
-        click.echo(f"agegate: {error}", err=True)
-        sys.exit(2)
+        _fail(str(error))
+    _print_credentials(new.client_id, new.client_secret, as_json)
+
+
+def _print_credentials(client_id: str, client_secret: str, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({"client_id": new.client_id, "client_secret": new.client_secret}))
+        click.echo(json.dumps({"client_id": client_id, "client_secret": client_secret}))
     else:
-        click.echo(f"client_id:     {new.client_id}\nclient_secret: {new.client_secret}  (shown once)")
+        click.echo(f"client_id:     {client_id}\nclient_secret: {client_secret}  (shown once)")
+
+
+@clients.command("list")
+@click.option("--tenant", default=None, help="only this tenant's clients")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def list_clients(tenant: str | None, as_json: bool) -> None:
+    """List clients (never their secrets), revoked ones marked."""
+    from service.store import clients as client_store
+
+    def listed(session: Session) -> list[dict[str, object]]:
+        return [
+            {
+                "client_id": c.client_id,
+                "tenant": c.tenant,
+                "regulator": c.tenant is None,
+                "name": c.name,
+                "scopes": c.scopes.split(),
+                "audience": c.audience,
+                "created_at": c.created_at.isoformat(),
+                "secret_rotated_at": None if c.secret_rotated_at is None else c.secret_rotated_at.isoformat(),
+                "revoked_at": None if c.revoked_at is None else c.revoked_at.isoformat(),
+            }
+            for c in client_store.list_clients(session, tenant)
+        ]
+
+    for row in _in_transaction(listed):
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            state = "revoked " + row["revoked_at"] if row["revoked_at"] else "active"
+            owner = "(regulator)" if row["regulator"] else row["tenant"]
+            click.echo(f"{row['client_id']}  {owner}  {row['name']}  [{' '.join(row['scopes'])}]  {state}")
+
+
+@clients.command("revoke")
+@click.argument("client_id")
+def revoke_client(client_id: str) -> None:
+    """Revoke a client and its access tokens (every instance within 60 s, its token cache)."""
+    from service.store import clients as client_store
+    from service.store.errors import NotFound
+
+    try:
+        _in_transaction(lambda session: client_store.revoke_client(session, client_id, datetime.now(timezone.utc)))
+    except NotFound:
+        _fail(f"no client {client_id}")
+    click.echo(f"agegate: client {client_id} revoked; its access tokens stop working within 60 s")
+
+
+@clients.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True, help="print the credentials as JSON")
+def rotate_client_secret(client_id: str, as_json: bool) -> None:
+    """Give a client a new secret (printed once); the old secret and its access tokens stop working."""
+    from service.store import clients as client_store
+    from service.store.errors import NotFound
+
+    try:
+        new = _in_transaction(lambda session: client_store.rotate_secret(session, client_id, datetime.now(timezone.utc)))
+    except NotFound:
+        _fail(f"no client {client_id}")
+    except ValueError as error:
+        _fail(str(error))
+    _print_credentials(new.client_id, new.client_secret, as_json)
 
 
 @main.group()
@@ -215,7 +380,7 @@ def expire() -> None:
 
 @main.group()
 def policy() -> None:
-    """Tenant policy: a tenant's overrides, which may only make the policy stricter."""
+    """The policy: its readable reference, and a tenant's overrides (which may only make it stricter)."""
 
 
 @policy.command("set")
@@ -318,3 +483,13 @@ def report(tenant: str, year: int, out: str) -> None:
     generated = local_now.replace(microsecond=0).isoformat()
     Path(out).write_text(page.render(summary_document, annual_document, generated), encoding="utf-8")
     click.echo(f"agegate: report for {tenant} {year} written to {out}")
+
+
+@policy.command("reference")
+@click.option("--version", "version", default=None, help="a packaged policy version (default: the one in force)")
+def policy_reference_command(version: str | None) -> None:
+    """Print the packaged policy as a Markdown reference, generated from the policy file."""
+    from service.domain.policy import DEFAULT_POLICY_VERSION, load_policy
+    from service.policy_reference import policy_reference
+
+    click.echo(policy_reference(load_policy(version=version or DEFAULT_POLICY_VERSION)), nl=False)

@@ -156,6 +156,8 @@ class Settings:
     # None: /metrics is off (404); set, a scraper sends `Authorization: Bearer <token>`
     metrics_token: str | None = field(default=None, repr=False)
     serving: Serving = field(default_factory=lambda: Serving())
+    # where rate-limit counters live: memory:// per process, redis://... shared by instances
+    rate_limit_storage: str = "memory://"
 
     def __repr__(self) -> str:
         replica = _mask_password(self.replica_database_url) if self.replica_database_url else None
@@ -193,7 +195,27 @@ class Settings:
             database_timeouts=DatabaseTimeouts.from_env(env),
             metrics_token=_metrics_token(env.get("AGEGATE_METRICS_TOKEN")),
             serving=Serving.from_env(env),
+            rate_limit_storage=_rate_limit_storage(env.get("AGEGATE_RATE_LIMIT_STORAGE", "memory://")),
         )
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def logging_from_env(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(format, level) from AGEGATE_LOG_FORMAT (json|text) and AGEGATE_LOG_LEVEL.
+
+    Read apart from Settings: logging is set up first, so that Settings' own warnings reach
+    the configured handler. Raises ConfigError naming the bad variable.
+    """
+    env = os.environ if env is None else env
+    log_format = env.get("AGEGATE_LOG_FORMAT", "json").lower()
+    if log_format not in ("json", "text"):
+        raise ConfigError("AGEGATE_LOG_FORMAT: expected json or text")
+    level = env.get("AGEGATE_LOG_LEVEL", "info").lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError("AGEGATE_LOG_LEVEL: expected " + ", ".join(LOG_LEVELS))
+    return log_format, level
 
 
 def _mask_password(url: str) -> str:
@@ -272,6 +294,13 @@ def _seconds(name: str, value: str, maximum: int, minimum: int = 1) -> int:
     if not minimum <= seconds <= maximum:
         raise ConfigError(f"{name}: expected {minimum} to {maximum} seconds")
     return seconds
+
+
+def _rate_limit_storage(value: str) -> str:
+    scheme = urlsplit(value).scheme
+    if scheme not in {"memory", "redis", "rediss"}:
+        raise ConfigError("AGEGATE_RATE_LIMIT_STORAGE: expected memory:// or a redis:// URL")
+    return value
 
 
 def _attesters(value: str) -> dict[str, str]:

@@ -9,9 +9,12 @@ replaced every few seconds.
 import sys
 
 from service.app import create_app
-from service.config import ConfigError, Settings
+from service.config import ConfigError, Settings, logging_from_env
+from service.logs import configure_logging
 
 try:
+    # logging first, so that Settings' own warnings come out as JSON lines too
+    configure_logging(*logging_from_env())
     _settings = Settings.from_env()
 except ConfigError as error:
     # one clear line instead of a traceback per worker

@@ -160,8 +160,18 @@ class Api:
                 now=self.runtime.clock(),
             )
 
+    def regulator_client(self, name: str = "regulator") -> client_store.NewClient:
+        with transaction(self.runtime.sessions) as session:
+            return client_store.create_regulator_client(session, name=name, now=self.runtime.clock())
+
     def bearer(self, *scopes: str, tenant: str = "tenant-a", audience: str | None = None) -> dict[str, str]:
-        new = self.client(*scopes, tenant=tenant, audience=audience)
+        return self.bearer_of(self.client(*scopes, tenant=tenant, audience=audience))
+
+    def regulator_bearer(self) -> dict[str, str]:
+        """A regulator client's bearer header (CONTRACT §2, v2: no tenant, only audit:export)."""
+        return self.bearer_of(self.regulator_client())
+
+    def bearer_of(self, new: client_store.NewClient) -> dict[str, str]:
         basic = base64.b64encode(f"{new.client_id}:{new.client_secret}".encode()).decode()
         response = self.http.post(
             "/oauth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}

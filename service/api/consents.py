@@ -13,6 +13,7 @@ from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from service.api.auth import require_scope
 from service.api.bodies import json_body
+from service.api.pagination import PageQuery, page_body, page_request
 from service.api.schemas import UtcDateTime, is_ref, ref_field
 from service.domain.consent import ConsentTerms, Relationship
 from service.flows import consents as consent_flows
@@ -20,7 +21,7 @@ from service.flows.consents import ConsentGrant, ConsentListing, ConsentWithdraw
 from service.flows.idempotency import Answer, IdempotencyKey, once
 from service.runtime import current_runtime
 from service.store.audit_log import timestamp
-from service.store.consents import ConsentRecord
+from service.store.consents import CHILD_ORDER, ConsentRecord
 from service.store.transactions import run_in_transaction
 
 blueprint = Blueprint("consents", __name__)
@@ -61,13 +62,6 @@ class WithdrawSchema(Schema):
 
 
 WITHDRAW = WithdrawSchema()
-
-
-class ListQuery(Schema):
-    child_ref = ref_field(required=True)
-
-
-LIST_QUERY = ListQuery()
 
 
 def consent_view(record: ConsentRecord) -> dict[str, Any]:
@@ -138,9 +132,18 @@ def withdraw(consent_id: str) -> tuple[dict[str, Any], int]:
     return _once(answer)
 
 
+class ListQuery(PageQuery):
+    child_ref = ref_field(required=True)
+
+
+LIST_QUERY = ListQuery()
+
+
 @blueprint.get("/v1/consents")
 @require_scope("consent:read")
 def list_consents() -> dict[str, Any]:
     query = LIST_QUERY.load(request.args.to_dict())
-    records = current_runtime().run(consent_flows.list_consents, ConsentListing(g.caller.tenant, query["child_ref"]))
-    return {"items": [consent_view(r) for r in records]}
+    page = page_request(query, arity=len(CHILD_ORDER))
+    listing = ConsentListing(g.caller.tenant, query["child_ref"], after=page.after, limit=page.limit)
+    found = current_runtime().run(consent_flows.list_consents, listing)
+    return page_body([consent_view(r) for r in found.items], found.next_key)

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from sqlalchemy import Engine
 from werkzeug.exceptions import NotFound, Unauthorized
 
+from service.api.schema_gate import schema_behind_problem, schema_gate
 from service.runtime import current_runtime
 from service.store.db import DatabaseUnavailable
 
@@ -74,11 +75,15 @@ class ReadinessProbe:
 
 @blueprint.get("/readyz")
 def readyz() -> Any:
-    """200 when the database answers in time; the 503 comes from problems.py's database mapping."""
+    """200 when the database answers in time at this code's schema; the 503 of an unreachable
+    database comes from problems.py's mapping, that of an old schema from the schema gate."""
     probe = current_app.extensions.setdefault("agegate.readiness", ReadinessProbe(current_runtime().engine))
     failure = probe.failure()
     if failure is not None:
         raise DatabaseUnavailable(failure)
+    behind = schema_gate().behind()
+    if behind is not None:
+        return schema_behind_problem(behind)
     return {"status": "ready"}
 
 

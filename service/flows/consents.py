@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,7 @@ from service.store import consents as consent_store
 from service.store import subjects as subject_store
 from service.store.audit_log import LogPosition
 from service.store.consents import ConsentRecord
+from service.store.pages import Page
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class ConsentExpiry:
 class ConsentListing:
     tenant: str
     child_ref: str
+    after: tuple[Any, ...] | None = None  # the key of the last consent of the previous page
+    limit: int = 100
 
 
 def grant_consent(session: Session, deps: Deps, grant: ConsentGrant) -> ConsentGranted:
@@ -142,10 +146,12 @@ def expire_consents(session: Session, deps: Deps, expiry: ConsentExpiry) -> int:
     return len(expired)
 
 
-def list_consents(session: Session, deps: Deps, listing: ConsentListing) -> list[ConsentRecord]:
-    """The child's consents, oldest first, expiries of the past logged first."""
+def list_consents(session: Session, deps: Deps, listing: ConsentListing) -> Page[ConsentRecord]:
+    """One page of the child's consents, oldest first, expiries of the past logged first."""
     expire_consents(session, deps, ConsentExpiry(listing.tenant, listing.child_ref))
-    return consent_store.for_child(session, listing.tenant, listing.child_ref, deps.clock())
+    return consent_store.page_for_child(
+        session, listing.tenant, listing.child_ref, deps.clock(), after=listing.after, limit=listing.limit
+    )
 
 
 def _check(session: Session, deps: Deps, tenant: str, terms: ConsentTerms) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from service import events
 from service.domain.consent import ConsentStatus, ConsentTerms, Relationship, consent_status
 from service.store import audit_log, locks, status
 from service.store.errors import Conflict, NotFound
+from service.store.pages import Page, keyset_page
 from service.store.models import Consent, ConsentEnding, Subject
 
 
@@ -151,10 +153,27 @@ def withdraw(
     return _record(record.consent, ending, now), True
 
 
+# the total order of a child's consents, and the key of their pages
+CHILD_ORDER = (Consent.granted_at, Consent.consent_id)
+
+
 def for_child(session: Session, tenant: str, child_ref: str, now: datetime) -> list[ConsentRecord]:
-    """The child's consents, oldest first."""
-    query = select(Consent).where(Consent.tenant == tenant, Consent.child_ref == child_ref).order_by(Consent.granted_at, Consent.consent_id)
+    """All the child's consents, oldest first."""
+    query = select(Consent).where(Consent.tenant == tenant, Consent.child_ref == child_ref).order_by(*CHILD_ORDER)
     return [_record(c, e, now) for c, e in _with_endings(session, query)]
+
+
+def page_for_child(
+    session: Session, tenant: str, child_ref: str, now: datetime, *, after: Sequence[Any] | None, limit: int
+) -> Page[ConsentRecord]:
+    """One page of the child's consents, oldest first, after the key `after`."""
+    query = (
+        select(Consent, ConsentEnding)
+        .outerjoin(ConsentEnding, ConsentEnding.consent_id == Consent.consent_id)
+        .where(Consent.tenant == tenant, Consent.child_ref == child_ref)
+    )
+    page = keyset_page(session, query, CHILD_ORDER, after, limit)
+    return Page([_record(row[0], row[1], now) for row in page.items], page.next_key)
 
 
 @dataclass(frozen=True)

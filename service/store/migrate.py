@@ -37,3 +37,10 @@ def upgrade(url: str, revision: str = "head", connection: Connection | None = No
 
 def downgrade(url: str, revision: str = "base", connection: Connection | None = None) -> None:
     command.downgrade(alembic_config(url, connection), revision)
+
+
+def head_revision() -> str | None:
+    """The newest revision this code ships (what `agegate db upgrade` brings a database to)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()

@@ -11,17 +11,23 @@ from service.store.base import Base, UTCDateTime
 
 
 class Client(Base):
-    """An OAuth2 client of the service; the secret is kept only as a SHA-256 digest."""
+    """An OAuth2 client of the service; the secret is kept only as a SHA-256 digest.
+
+    A regulator client belongs to no tenant (tenant NULL) and names the tenant it reads.
+    A revoked client keeps its row, so its id is never reused and the tenant stays known.
+    """
 
     __tablename__ = "clients"
 
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    tenant: Mapped[str | None] = mapped_column(String(128), index=True)
     name: Mapped[str] = mapped_column(String(200))
     secret_hash: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[str] = mapped_column(String(500))
     audience: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Audience(Base):

@@ -20,7 +20,7 @@ def auth(api):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def regulator(api):  # type: ignore[no-untyped-def]
-    return api.bearer("audit:export", tenant="regulator")
+    return api.regulator_bearer()
 
 
 def subject(http, auth, ref, **evidence):  # type: ignore[no-untyped-def]

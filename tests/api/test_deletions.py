@@ -47,7 +47,7 @@ def test_an_acknowledgement_is_a_data_deleted_event_in_the_chain_and_a_repeat_lo
     first = http.post(f"/v1/deletions/{deletion_id}/ack", json={}, headers=auth).get_json()
     again = http.post(f"/v1/deletions/{deletion_id}/ack", headers=auth).get_json()
     assert first == again
-    regulator = api.bearer("audit:export", tenant="regulator")
+    regulator = api.regulator_bearer()
     lines = http.get("/v1/audit/consent-log?tenant=tenant-a", headers=regulator).get_data().splitlines()
     logged = [json.loads(line)["event"] for line in lines[:-1]]
     assert [e["type"] for e in logged] == ["deletion_required", "data_deleted"]

@@ -29,6 +29,7 @@ from referencing.jsonschema import DRAFT202012
 
 from service.app import build_runtime, create_app
 from service.reports.routing import ReportingDatabase
+from service.store import migrate
 from service.store.db import make_engine, make_sessionmaker
 from tests.conftest import ALL_SCOPES, METRICS_AUTH
 
@@ -447,7 +448,7 @@ def test_audit_export_and_summary(http, auth, api) -> None:  # type: ignore[no-u
     assert [line["kind"] for line in lines] == ["event", "event", "event", "checkpoint"]  # granted, withdrawn, deletion_required
     validate_schema("CheckpointClaims", _jws_part(lines[-1]["jws"], 1))
 
-    regulator = api.bearer("audit:export", tenant="regulator")
+    regulator = api.regulator_bearer()
     other = check(http.get("/v1/reports/summary?tenant=tenant-a", headers=regulator), "GET", "/v1/reports/summary")
     assert other["subjects_total"] == 2
     bad_query = http.get("/v1/audit/consent-log?since=yesterday", headers=auth)
@@ -479,6 +480,7 @@ def app_on(runtime):  # type: ignore[no-untyped-def]
 
 def test_readiness_and_the_database_down(app_on, tmp_path) -> None:  # type: ignore[no-untyped-def]
     # (the per-test SQLite transaction holds the write lock, so /readyz gets its own database)
+    migrate.upgrade(f"sqlite:///{tmp_path / 'ready.db'}")
     ready = app_on(f"sqlite:///{tmp_path / 'ready.db'}").test_client().get("/readyz")
     assert ready.status_code == 200
     check(ready, "GET", "/readyz")

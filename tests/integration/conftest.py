@@ -118,8 +118,9 @@ def bearer_for(http: Any, client_id: str, client_secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
 
 
-def make_client(url_or_sessions: Any, *scopes: str, tenant: str) -> tuple[str, str]:
-    """Register a client straight through the store (what `agegate clients create` calls)."""
+def make_client(url_or_sessions: Any, *scopes: str, tenant: str | None) -> tuple[str, str]:
+    """Register a client straight through the store (what `agegate clients create` calls);
+    tenant None registers a regulator's client (its one scope is audit:export)."""
     from datetime import datetime, timezone
 
     from service.store import clients as client_store
@@ -132,9 +133,13 @@ def make_client(url_or_sessions: Any, *scopes: str, tenant: str) -> tuple[str, s
         sessions = make_sessionmaker(engine)
     try:
         with transaction(sessions) as session:
-            new = client_store.create_client(
-                session, tenant=tenant, name="it", scopes=list(scopes), audience=default_audience(tenant), now=datetime.now(timezone.utc)
-            )
+            now = datetime.now(timezone.utc)
+            if tenant is None:
+                new = client_store.create_regulator_client(session, name="it", now=now)
+            else:
+                new = client_store.create_client(
+                    session, tenant=tenant, name="it", scopes=list(scopes), audience=default_audience(tenant), now=now
+                )
     finally:
         if engine is not None:
             engine.dispose()

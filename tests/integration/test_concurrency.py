@@ -49,7 +49,7 @@ class Service:
     app: Flask
     url: str
     auth: dict[str, dict[str, str]]  # tenant -> bearer header (subjects, consents)
-    regulator: dict[str, str]  # bearer header with audit:export, of another tenant
+    regulator: dict[str, str]  # bearer header of a regulator client (audit:export, no tenant)
 
     def sessions(self) -> Any:
         return self.app.extensions["agegate"].sessions
@@ -67,7 +67,7 @@ def service(postgres_databases: PostgresDatabases) -> Iterator[Service]:
             auth[tenant] = bearer_for(http, *make_client(url, "subjects:write", "consent:write", "consent:read", tenant=tenant))
             register(http, auth[tenant], "child", method="self_declared", birth_date=CHILD_BIRTH_DATE)
             register(http, auth[tenant], "parent", method="resident_id", resident_id=GUARDIAN_RESIDENT_ID)
-        regulator = bearer_for(http, *make_client(url, "audit:export", tenant="regulator"))
+        regulator = bearer_for(http, *make_client(url, "audit:export", tenant=None))
         try:
             yield Service(app, url, auth, regulator)
         finally:

@@ -179,7 +179,7 @@ def test_v1_answers_503_while_the_database_is_away_and_recovers_by_itself(outage
     assert http.get("/readyz").status_code == 200
     response = http.get("/v1/consents?child_ref=child", headers=auth)
     assert response.status_code == 200
-    assert response.get_json() == {"items": []}
+    assert response.get_json() == {"items": [], "next_cursor": None}
     bearer_for(http, *other)
 
 

@@ -35,7 +35,7 @@ def export(http: Any, headers: dict[str, str]) -> bytes:
 def test_small_pages_and_chunks_export_the_same_bytes(
     http: Any, api: Any, logged: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    regulator = api.bearer("audit:export", tenant="regulator")
+    regulator = api.bearer("audit:export", tenant=TENANT)
     whole = export(http, regulator)
     monkeypatch.setattr(audit, "EXPORT_CHUNK_LINES", 2)
     monkeypatch.setattr(audit_log, "entries", functools.partial(audit_log.entries, batch=3))

@@ -1,0 +1,33 @@
+"""Which tenant a caller may read (CONTRACT §2, v2): the one rule for every endpoint that
+takes `?tenant=` (the consent-log export, the reports)."""
+
+from __future__ import annotations
+
+from marshmallow import ValidationError
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import NotFound
+
+from service.api.auth import Caller
+from service.store import clients as client_store
+
+# One wording for a tenant that does not exist and one the caller may not read, so a
+# tenant's client cannot probe which other tenants exist.
+NO_SUCH_TENANT = "no tenant of that name is readable by this client"
+
+
+def readable_tenant(session: Session, caller: Caller, requested: str | None) -> str:
+    """The tenant whose data `caller` reads when it asks for `requested` (None: not named).
+
+    A tenant's client reads its own tenant only: naming another is NotFound (404). A
+    regulator client belongs to no tenant: it must name one (ValidationError, 422 otherwise),
+    and a tenant no client was ever registered for is NotFound.
+    """
+    if caller.tenant is not None:
+        if requested is not None and requested != caller.tenant:
+            raise NotFound(NO_SUCH_TENANT)
+        return caller.tenant
+    if requested is None:
+        raise ValidationError({"tenant": ["a regulator client must name the tenant it reads"]})
+    if not client_store.tenant_exists(session, requested):
+        raise NotFound(NO_SUCH_TENANT)
+    return requested
