@@ -10,6 +10,7 @@ from flask import Blueprint, g, request
 from marshmallow import Schema, ValidationError, fields, validate
 
 from service.api.auth import require_scope
+from service.api.tenancy import readable_tenant
 from service.reports import annual
 from service.reports.summary import summary as summary_document
 from service.runtime import current_runtime
@@ -34,10 +35,11 @@ MINORS_QUERY = MinorsQuery()
 @require_scope("audit:export")
 def summary() -> dict[str, Any]:
     runtime = current_runtime()
-    tenant = SUMMARY_QUERY.load(request.args.to_dict()).get("tenant", g.caller.tenant)
+    requested = SUMMARY_QUERY.load(request.args.to_dict()).get("tenant")
     now = runtime.clock()
     runtime.activity.flush()  # this process's pending token issuances count too
     with runtime.reporting.transaction() as session:
+        tenant = readable_tenant(session, g.caller, requested)
         return summary_document(
             session, runtime.kek, runtime.policy, tenant, now, now.astimezone(runtime.settings.timezone)
         )
@@ -48,9 +50,9 @@ def summary() -> dict[str, Any]:
 def minors_pi() -> dict[str, Any]:
     runtime = current_runtime()
     query = MINORS_QUERY.load(request.args.to_dict())
-    tenant = query.get("tenant", g.caller.tenant)
     tz = runtime.settings.timezone
     if query["year"] > runtime.clock().astimezone(tz).year:
         raise ValidationError({"year": ["the year has not begun"]})
     with runtime.reporting.transaction() as session:
+        tenant = readable_tenant(session, g.caller, query.get("tenant"))
         return annual.minors_pi(session, runtime.kek, runtime.policy, tenant, query["year"], tz, runtime.clock())

@@ -23,7 +23,7 @@ def auth(api):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def regulator(api):  # type: ignore[no-untyped-def]
-    return api.bearer("audit:export", tenant="regulator")
+    return api.regulator_bearer()  # a regulator client (CONTRACT §2, v2) names the tenant it reads
 
 
 def register(http, auth, ref, born):  # type: ignore[no-untyped-def]

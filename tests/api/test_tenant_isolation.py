@@ -87,10 +87,9 @@ CROSS_TENANT_REQUESTS: dict[tuple[str, str], CrossTenantRequest] = {
         lambda a: Aim(body={"subject_ref": a.child_ref, "audience": "persona-chat"}), frozenset({404, 422})
     ),
     ("post", "/v1/tokens/verify"): CrossTenantRequest(
+        # 200 with active: false (wrong_audience / wrong_tenant); the answer is checked for A's data
         lambda a: Aim(body={"token": a.age_token}),
         frozenset({200}),
-        pending="online verification refuses another tenant's token (reason wrong_tenant, CONTRACT §16) "
-        "once tokens carry a tenant claim; remove this mark when that lands",
     ),
     ("post", "/v1/consents"): CrossTenantRequest(
         lambda a: Aim(
@@ -122,6 +121,9 @@ CROSS_TENANT_REQUESTS: dict[tuple[str, str], CrossTenantRequest] = {
     ),
     ("get", "/v1/audit/consent-log"): CrossTenantRequest(lambda a: Aim(query={"tenant": TENANT_A}), frozenset({404})),
     ("get", "/v1/reports/summary"): CrossTenantRequest(lambda a: Aim(query={"tenant": TENANT_A}), frozenset({404})),
+    ("get", "/v1/reports/minors-pi"): CrossTenantRequest(
+        lambda a: Aim(query={"tenant": TENANT_A, "year": "2026"}), frozenset({404})
+    ),
     ("post", "/v1/webhooks"): CrossTenantRequest(
         # subscribes B's own endpoint, to B's own events
         lambda a: Aim(body={"url": "http://127.0.0.1:9/b-hook", "events": ["consent.granted"]}), frozenset({201})

@@ -1,7 +1,7 @@
 """Client lifecycle: regulator clients without a tenant, secret rotation and revocation times
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-30 11:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import service.store.base
 
-revision = "0006"
-down_revision = "0005"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
