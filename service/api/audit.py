@@ -24,6 +24,7 @@ class ExportQuery(Schema):
     tenant = fields.String(validate=validate.Length(min=1, max=128))
     since = fields.AwareDateTime(format="iso")
     until = fields.AwareDateTime(format="iso")
+    from_seq = fields.Integer(strict=False, validate=validate.Range(min=1))
 
 
 EXPORT_QUERY = ExportQuery()  # schemas are stateless: build each once, not per request
@@ -36,7 +37,7 @@ def export_consent_log() -> Response:
     runtime = current_runtime()
     query = EXPORT_QUERY.load(request.args.to_dict())
     tenant = query.get("tenant", g.caller.tenant)
-    since, until = query.get("since"), query.get("until")
+    since, until, from_seq = query.get("since"), query.get("until"), query.get("from_seq", 1)
     snapshot = runtime.keyring.snapshot()
 
     # Open the transaction and read where the chain stands before answering, so a database
@@ -45,7 +46,7 @@ def export_consent_log() -> Response:
     session = stack.enter_context(runtime.reporting.transaction())
     try:
         session.connection()  # connect now: the first query may come only after the 200
-        start = audit_log.head_before(session, tenant, since)
+        start = audit_log.head_before(session, tenant, since, from_seq)
     except BaseException:
         stack.close()
         raise
@@ -55,7 +56,7 @@ def export_consent_log() -> Response:
             seq, head = start
             count = 0
             chunk: list[bytes] = []
-            for entry in audit_log.entries(session, tenant, since, until):
+            for entry in audit_log.entries(session, tenant, since, until, from_seq):
                 chunk.append(stored_event_line(entry.seq, entry.event, entry.prev, entry.hash))
                 if len(chunk) == EXPORT_CHUNK_LINES:
                     yield b"".join(chunk)

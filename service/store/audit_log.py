@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -73,13 +73,19 @@ def append(session: Session, tenant: str, events: Sequence[dict[str, Any]], now:
     return seq
 
 
-def head_before(session: Session, tenant: str, since: datetime | None) -> tuple[int, str]:
-    """(seq, hash) of the last entry recorded before `since` (0 and GENESIS if none)."""
-    if since is None:
+def head_before(session: Session, tenant: str, since: datetime | None, from_seq: int = 1) -> tuple[int, str]:
+    """(seq, hash) of the last entry before the window that starts at `since` and at `from_seq`
+    (recorded before `since`, or below `from_seq`); 0 and GENESIS if none."""
+    before = []
+    if since is not None:
+        before.append(ConsentLogEntry.recorded_at < since)
+    if from_seq > 1:
+        before.append(ConsentLogEntry.seq < from_seq)
+    if not before:
         return 0, GENESIS
     row = session.execute(
         select(ConsentLogEntry.seq, ConsentLogEntry.hash)
-        .where(ConsentLogEntry.tenant == tenant, ConsentLogEntry.recorded_at < since)
+        .where(ConsentLogEntry.tenant == tenant, or_(*before))
         .order_by(ConsentLogEntry.seq.desc())
         .limit(1)
     ).first()
@@ -87,14 +93,15 @@ def head_before(session: Session, tenant: str, since: datetime | None) -> tuple[
 
 
 def entries(
-    session: Session, tenant: str, since: datetime | None, until: datetime | None, batch: int = 10_000
+    session: Session, tenant: str, since: datetime | None, until: datetime | None, from_seq: int = 1,
+    batch: int = 10_000,
 ) -> Iterator[Row[int, str, str, str]]:
     """(seq, event, prev, hash) rows in seq order, in keyset-paginated batches so memory stays flat.
 
     Plain rows, not ORM entities: an export reads a million of them and builds nothing else.
     """
     columns = (ConsentLogEntry.seq, ConsentLogEntry.event, ConsentLogEntry.prev, ConsentLogEntry.hash)
-    after = 0
+    after = from_seq - 1
     while True:
         query = select(*columns).where(ConsentLogEntry.tenant == tenant, ConsentLogEntry.seq > after)
         if since is not None:
