@@ -11,7 +11,7 @@
 # clients and verifiers reach (it is every token's `iss` and the base of published URLs).
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md openapi.yaml ./
 COPY verifier ./verifier
 COPY service ./service
 # ./verifier is named first: the service depends on agegate-verifier, built from it here.

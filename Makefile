@@ -15,7 +15,7 @@ export AGEGATE_DATABASE_URL ?= sqlite:///var/agegate.db
 $(STAMP): pyproject.toml verifier/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ./verifier -e '.[dev]'
+	$(BIN)/pip install --quiet -e './verifier[fast]' -e '.[dev]'
 	touch $(STAMP)
 
 migrate: $(STAMP)

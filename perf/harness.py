@@ -101,6 +101,26 @@ def emit(document: dict[str, Any], path: Path | None) -> None:
         path.write_text(text, encoding="utf-8")
 
 
+RESULTS = PERF / "RESULTS.md"
+_MARKER = "<!-- profiles -->"
+
+
+def record_section(title: str, lines: list[str], results: Path = RESULTS) -> None:
+    """Write ``### title`` and ``lines`` into RESULTS.md below the profiles marker, replacing
+    an earlier section of that title: `make bench` keeps what stands below the marker."""
+    text = results.read_text(encoding="utf-8") if results.exists() else ""
+    if _MARKER not in text:
+        text += f"\n{_MARKER}\n"
+    head, tail = text.split(_MARKER, 1)
+    heading = f"### {title}\n"
+    if heading in tail:
+        before, rest = tail.split(heading, 1)
+        after = rest[rest.find("\n### "):] if "\n### " in rest else "\n"
+        tail = before.rstrip("\n") + "\n\n" + after.lstrip("\n")
+    section = heading + "\n" + "\n".join(lines) + "\n"
+    results.write_text(head + _MARKER + tail.rstrip("\n") + "\n\n" + section, encoding="utf-8")
+
+
 def command_line() -> str:
     return " ".join([Path(sys.executable).name, *[str(a) for a in sys.argv]])
 

@@ -6,6 +6,7 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
+    from service import docs
     from service.api import (
         audit, auth, consent_requests, consents, controls, deletions, ops, reports, subjects, tokens, webhooks,
     )
@@ -22,5 +23,6 @@ def register_blueprints(app: Flask) -> None:
         webhooks.blueprint,
         deletions.blueprint,
         reports.blueprint,
+        docs.blueprint,
     ):
         app.register_blueprint(blueprint)

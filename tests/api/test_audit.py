@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from agegate_verifier.log import ExportInvalid, verify_export
+from agegate_verifier.checkpoint import kept_checkpoint
+from agegate_verifier.log import ExportInvalid, jwks_keys, verify_export
 
 from service.auditlog.chain import GENESIS
 from tests.conftest import ALL_SCOPES, ISSUER
@@ -76,6 +77,31 @@ def test_the_export_holds_every_event_type_in_seq_order_and_verifies(http, regul
     assert checkpoint["kind"] == "checkpoint" and checkpoint["seq"] == 9 and checkpoint["count"] == 9
     report = verify_export(lines, http.get("/.well-known/jwks.json").get_json(), issuer=ISSUER)
     assert (report.tenant, report.first_seq, report.last_seq, report.count) == ("tenant-a", 1, 9, 9)
+
+
+@pytest.mark.parametrize("from_seq", [1, 2, 4, 5, 6, 50])
+def test_an_export_from_a_seq_extends_a_checkpoint_kept_from_an_earlier_export(http, regulator, history, from_seq) -> None:  # type: ignore[no-untyped-def]
+    """CONTRACT §16: the checkpoint of an earlier export (the first hour) is kept; a later export
+    from any seq up to the one after it shows the chain still runs through it; one starting
+    further on cannot show it."""
+    jwks = http.get("/.well-known/jwks.json").get_json()
+    kept = kept_checkpoint(export(http, regulator, until="2026-11-27T04:00:00Z")[-1].decode(), jwks_keys(jwks))
+    lines = export(http, regulator, from_seq=str(from_seq))
+    last = json.loads(export(http, regulator)[-1])["seq"]
+    assert 1 < kept.seq < last
+    if from_seq <= kept.seq + 1:
+        report = verify_export(lines, jwks, since=kept)
+        assert (report.first_seq, report.last_seq) == (from_seq, last)
+    else:
+        with pytest.raises(ExportInvalid) as caught:
+            verify_export(lines, jwks, since=kept)
+        assert caught.value.reason == "checkpoint_not_covered"
+
+
+def test_from_seq_must_be_a_positive_integer(http, regulator, history) -> None:  # type: ignore[no-untyped-def]
+    for bad in ("0", "-1", "x"):
+        response = http.get("/v1/audit/consent-log", query_string={"tenant": "tenant-a", "from_seq": bad}, headers=regulator)
+        assert response.status_code == 422
 
 
 def test_events_carry_every_contract_field_and_no_personal_data(http, regulator, history) -> None:  # type: ignore[no-untyped-def]

@@ -3,15 +3,27 @@ and consent-log exports written the way the service writes them."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agegate_verifier import CHECKPOINT_TYPE, Verifier
+from agegate_verifier import CHECKPOINT_TYPE, Verifier, _jcs, _json, _lines
 from agegate_verifier.chain import GENESIS, canonical_json, link_hash
 from agegate_verifier.jose import compact_json, public_jwk
 from agegate_verifier.testing import Clock, MemoryFetch, MemoryStatuses, TestIssuer
+
+
+@pytest.fixture(params=["orjson", "standard library"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run a test once with the optional orjson and once as if it were not installed."""
+    if request.param != "orjson":
+        monkeypatch.setattr(_jcs, "_orjson", None)
+        monkeypatch.setattr(_json, "_orjson", None)
+        monkeypatch.setattr(_lines, "_loads", json.loads)
+    yield request.param
 
 
 @pytest.fixture

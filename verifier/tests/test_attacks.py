@@ -236,7 +236,7 @@ def test_6_cty_nesting_is_refused(guarded: Verifier, issuer: TestIssuer, cty: st
 
 @pytest.mark.parametrize("first, second", [("EdDSA", "none"), ("none", "EdDSA"), ("EdDSA", "EdDSA")])
 def test_7_duplicate_header_members_are_refused(
-    guarded: Verifier, keys: RecordingKeys, issuer: TestIssuer, first: str, second: str
+    guarded: Verifier, keys: RecordingKeys, issuer: TestIssuer, first: str, second: str, parser: str
 ) -> None:
     header = f'{{"alg":"{first}","alg":"{second}","typ":"age-bracket+jwt","kid":"{issuer.kid}"}}'
     refuse(guarded, issuer.sign_raw(header, json.dumps(issuer.age_claims())), Malformed)
@@ -244,7 +244,7 @@ def test_7_duplicate_header_members_are_refused(
 
 
 @pytest.mark.parametrize("claim", ["aud", "exp", "iss", "nested"])
-def test_7_duplicate_payload_members_are_refused(guarded: Verifier, issuer: TestIssuer, claim: str) -> None:
+def test_7_duplicate_payload_members_are_refused(guarded: Verifier, issuer: TestIssuer, claim: str, parser: str) -> None:
     body = json.dumps(issuer.age_claims())[:-1]
     extra = {
         "aud": ',"aud":"someone-else"}',
@@ -310,7 +310,7 @@ def test_8_anything_but_three_segments_is_refused(guarded: Verifier, keys: Recor
 
 
 def test_9_an_oversized_token_is_refused_before_any_decoding_or_crypto(
-    guarded: Verifier, keys: RecordingKeys, issuer: TestIssuer
+    guarded: Verifier, keys: RecordingKeys, issuer: TestIssuer, parser: str
 ) -> None:
     token = issuer.token(padding="x" * MAX_TOKEN_BYTES)
     refuse(guarded, token, TooLarge)
@@ -321,7 +321,7 @@ def test_9_an_oversized_token_is_refused_before_any_decoding_or_crypto(
 
 
 def test_9_deeply_nested_json_in_the_header_is_refused_before_crypto(
-    guarded: Verifier, keys: RecordingKeys, issuer: TestIssuer
+    guarded: Verifier, keys: RecordingKeys, issuer: TestIssuer, parser: str
 ) -> None:
     header = json.dumps(issuer.header())[:-1] + ',"x":' + "[" * 100 + "]" * 100 + "}"
     refuse(guarded, issuer.sign_raw(header, json.dumps(issuer.age_claims())), Malformed)
@@ -329,7 +329,7 @@ def test_9_deeply_nested_json_in_the_header_is_refused_before_crypto(
 
 
 @pytest.mark.parametrize("depth", [64, 2000])
-def test_9_deeply_nested_json_in_the_payload_is_refused(guarded: Verifier, issuer: TestIssuer, depth: int) -> None:
+def test_9_deeply_nested_json_in_the_payload_is_refused(guarded: Verifier, issuer: TestIssuer, depth: int, parser: str) -> None:
     body = json.dumps(issuer.age_claims())[:-1] + ',"x":' + "[" * depth + "]" * depth + "}"
     refuse(guarded, issuer.sign_raw(json.dumps(issuer.header()), body), Malformed)
 
@@ -413,6 +413,8 @@ def _status(uri: str, idx: Any = 0) -> dict[str, Any]:
         _status("https://agegate.example/v1/status-lists/1", -1),
         _status("https://agegate.example/v1/status-lists/1", True),
         _status("https://agegate.example/v1/status-lists/1", "0"),
+        _status(["https://agegate.example/v1/status-lists/1"]),
+        _status({"uri": "https://agegate.example/v1/status-lists/1"}),
     ],
 )
 def test_11_a_missing_or_foreign_status_reference_is_refused(

@@ -89,7 +89,7 @@ def test_base64url_refuses_non_canonical_input(segment: str) -> None:
         b64url_decode(segment)
 
 
-def test_json_accepts_an_object_with_surrounding_whitespace() -> None:
+def test_json_accepts_an_object_with_surrounding_whitespace(parser: str) -> None:
     assert json_object(b' \n{"a": [1, {"b": null}]}\r\n') == {"a": [1, {"b": None}]}
 
 
@@ -110,12 +110,12 @@ def test_json_accepts_an_object_with_surrounding_whitespace() -> None:
         b"{'a':1}",
     ],
 )
-def test_json_refuses_anything_but_one_strict_object(text: bytes) -> None:
+def test_json_refuses_anything_but_one_strict_object(text: bytes, parser: str) -> None:
     with pytest.raises(ValueError):
         json_object(text)
 
 
-def test_json_refuses_nesting_deeper_than_the_limit() -> None:
+def test_json_refuses_nesting_deeper_than_the_limit(parser: str) -> None:
     ok = "[" * (MAX_JSON_DEPTH - 1) + "]" * (MAX_JSON_DEPTH - 1)
     assert json_object(f'{{"a":{ok}}}'.encode())
     deep = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
@@ -123,12 +123,12 @@ def test_json_refuses_nesting_deeper_than_the_limit() -> None:
         json_object(f'{{"a":{deep}}}'.encode())
 
 
-def test_json_refuses_nesting_far_beyond_the_recursion_limit() -> None:
+def test_json_refuses_nesting_far_beyond_the_recursion_limit(parser: str) -> None:
     with pytest.raises(ValueError):
         json_object(b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
 
 
-def test_json_depth_ignores_brackets_inside_strings() -> None:
+def test_json_depth_ignores_brackets_inside_strings(parser: str) -> None:
     text = json.dumps({"a": "[{" * 100, "b": [{"c": "]}" * 100}]})
     assert json_object(text.encode())["b"][0]["c"].startswith("]}")
 

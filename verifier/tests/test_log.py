@@ -43,7 +43,7 @@ def b64(obj: Any) -> str:
 # Honest exports
 
 
-def test_a_whole_export_verifies_and_reports_what_it_proves(exports: Any, signer: Any) -> None:
+def test_a_whole_export_verifies_and_reports_what_it_proves(exports: Any, signer: Any, parser: str) -> None:
     lines = exports.export(N)
     head = json.loads(lines[-2])["hash"]
     assert verify_export(lines, signer.jwks, issuer="https://agegate.test") == ExportReport(
@@ -171,7 +171,7 @@ def test_a_forged_line_with_the_rest_renumbered_breaks_the_chain_after_it(
     assert (error.seq, error.reason) == (K + 1, "prev_mismatch")
 
 
-def test_a_duplicate_json_member_is_refused(exports: Any, signer: Any) -> None:
+def test_a_duplicate_json_member_is_refused(exports: Any, signer: Any, parser: str) -> None:
     lines = exports.export(N)
     lines[K - 1] = lines[K - 1].replace(b'"tenant":"t-acme"', b'"tenant":"t-acme","tenant":"t-x"')
     error = rejection(lines, signer.jwks)
@@ -211,7 +211,7 @@ def test_an_empty_file_misses_its_checkpoint(signer: Any) -> None:
     ],
 )
 def test_a_malformed_event_line_is_named_by_its_seq(
-    exports: Any, signer: Any, change: Callable[[dict[str, Any]], None], reason: str
+    exports: Any, signer: Any, change: Callable[[dict[str, Any]], None], reason: str, parser: str
 ) -> None:
     lines = exports.export(N)
     lines[K - 1] = edited(lines[K - 1], change)

@@ -12,6 +12,10 @@ from .errors import Malformed, UnknownFeature, WrongAudience, WrongIssuer, Wrong
 
 _DECISIONS = frozenset(("allow", "deny", "needs_consent"))
 _STRING_CLAIMS = ("sub", "jti", "age_bracket", "assurance", "verified_at", "policy")
+_STRINGS = (str,) * len(_STRING_CLAIMS)
+_THREE_INTS = (int, int, int)
+_STR_ONLY = {str}
+_KNOWN_LISTS = 4096
 _LIST_ID = re.compile(r"[A-Za-z0-9_-]+")  # no dots, slashes or queries: one path segment
 _CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
@@ -101,15 +105,15 @@ def _check_features(features: object) -> None:
         if type(spec) is not dict or spec.get("decision") not in _DECISIONS:
             raise Malformed("feature decision must be allow, deny or needs_consent")
         obligations = spec.get("obligations")
-        if obligations is not None:
-            if type(obligations) is not list:
-                raise Malformed("obligations must be a list of strings")
-            for item in obligations:
-                if type(item) is not str:
-                    raise Malformed("obligations must be a list of strings")
+        if obligations is not None and (type(obligations) is not list or not _only_strings(obligations)):
+            raise Malformed("obligations must be a list of strings")
         reason = spec.get("reason")
         if reason is not None and type(reason) is not str:
             raise Malformed("reason must be a string")
+
+
+def _only_strings(items: list[Any]) -> bool:
+    return not items or set(map(type, items)) == _STR_ONLY
 
 
 _LIMITS = frozenset(("daily_minutes", "single_payment_max_cny", "monthly_payment_max_cny"))
@@ -131,15 +135,20 @@ def _check_limits(limits: object) -> None:
         raise Malformed("limits.curfew must be {start, end} in HH:MM")
 
 
-def _status_reference(status: object, prefix: str) -> tuple[str, int]:
+def _status_reference(status: object, prefix: str, known: set[str]) -> tuple[str, int]:
     reference = status.get("status_list") if type(status) is dict else None
     if type(reference) is not dict:
         raise Malformed("status.status_list is required")
     uri, idx = reference.get("uri"), reference.get("idx")
     if type(idx) is not int or idx < 0:
         raise Malformed("status index must be a non-negative integer")
-    if type(uri) is not str or not uri.startswith(prefix) or _LIST_ID.fullmatch(uri[len(prefix) :]) is None:
-        raise Malformed("status list URI is not under the issuer's status lists")
+    if type(uri) is not str:
+        raise Malformed("status list URI must be a string")
+    if uri not in known:  # an issuer has few lists: check each URI once
+        if not uri.startswith(prefix) or _LIST_ID.fullmatch(uri[len(prefix) :]) is None:
+            raise Malformed("status list URI is not under the issuer's status lists")
+        if len(known) < _KNOWN_LISTS:
+            known.add(uri)
     return uri, idx
 
 
@@ -152,6 +161,7 @@ class ClaimsChecker:
         self._tenant = tenant
         self._leeway = leeway
         self._status_prefix = issuer + STATUS_LIST_PATH
+        self._known_lists: set[str] = set()
 
     def entry(self, kid: str, payload: bytes, claims: dict[str, Any]) -> Entry:
         """Return an ``Entry`` for verified ``claims`` (parsed from ``payload``); time is
@@ -161,21 +171,22 @@ class ClaimsChecker:
         missing or of the wrong type: ``iat``/``nbf``/``exp`` must be integers, not
         floats, strings or booleans; ``aud`` one string, not a list).
         """
-        iss = claims.get("iss")
+        get = claims.get
+        iss = get("iss")
         if type(iss) is not str or iss not in self._issuers:
             raise WrongIssuer("iss is not the configured issuer")
-        aud = claims.get("aud")
+        aud = get("aud")
         if type(aud) is not str or aud != self._audience:
             raise WrongAudience("aud is not this audience")
-        if self._tenant is not None and claims.get("tenant") != self._tenant:
+        if self._tenant is not None and get("tenant") != self._tenant:
             raise WrongTenant("tenant is not this audience's tenant")
-        exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
-        if type(exp) is not int or type(nbf) is not int or type(iat) is not int:
+        exp, nbf, iat = get("exp"), get("nbf"), get("iat")
+        # map() runs these type checks in C: this is the hot path of every new token.
+        if (type(exp), type(nbf), type(iat)) != _THREE_INTS:
             raise Malformed("exp, nbf and iat must be integers")
-        for name in _STRING_CLAIMS:
-            if type(claims.get(name)) is not str:
-                raise Malformed(f"{name} must be a string")
-        _check_features(claims.get("features"))
-        _check_limits(claims.get("limits"))
-        uri, idx = _status_reference(claims.get("status"), self._status_prefix)
+        if tuple(map(type, map(get, _STRING_CLAIMS))) != _STRINGS:
+            raise Malformed(f"{', '.join(_STRING_CLAIMS)} must be strings")
+        _check_features(get("features"))
+        _check_limits(get("limits"))
+        uri, idx = _status_reference(get("status"), self._status_prefix, self._known_lists)
         return Entry(payload, kid, claims["jti"], exp, max(nbf, iat) - self._leeway, uri, idx)
