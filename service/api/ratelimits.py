@@ -33,6 +33,9 @@ _MARK = "_agegate_rate_limits"
 # budget is larger, since many backends may share one NAT address.
 TOKEN_PER_CLIENT = "60/minute"
 TOKEN_PER_ADDRESS = "300/minute"
+# A guardian's one-time code (6 digits): each request locks after 5 wrong codes; this caps how
+# many requests one address can probe per minute, across requests, on top of that lock.
+GUARDIAN_CODE_PER_ADDRESS = "10/minute"
 
 
 def by_address() -> str:

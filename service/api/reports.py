@@ -10,7 +10,7 @@ from flask import Blueprint, g, request
 from marshmallow import Schema, ValidationError, fields, validate
 
 from service.api.auth import require_scope
-from service.api.tenancy import readable_tenant
+from service.api.tenancy import readable_tenant, readable_tenants
 from service.reports import annual
 from service.reports.summary import summary as summary_document
 from service.runtime import current_runtime
@@ -56,3 +56,13 @@ def minors_pi() -> dict[str, Any]:
     with runtime.reporting.transaction() as session:
         tenant = readable_tenant(session, g.caller, query.get("tenant"))
         return annual.minors_pi(session, runtime.kek, runtime.policy, tenant, query["year"], tz, runtime.clock())
+
+
+@blueprint.get("/v1/tenants")
+@require_scope("audit:export")
+def tenants() -> dict[str, Any]:
+    """The tenants the caller may read reports and exports of (CONTRACT §14): every tenant for
+    a regulator client, its own for a tenant's client."""
+    runtime = current_runtime()
+    with runtime.reporting.transaction() as session:
+        return {"items": [{"tenant": tenant} for tenant in readable_tenants(session, g.caller)]}

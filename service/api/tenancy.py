@@ -31,3 +31,8 @@ def readable_tenant(session: Session, caller: Caller, requested: str | None) -> 
     if not client_store.tenant_exists(session, requested):
         raise NotFound(NO_SUCH_TENANT)
     return requested
+
+
+def readable_tenants(session: Session, caller: Caller) -> list[str]:
+    """The tenants `caller` may name: every tenant for a regulator client, its own for a tenant's."""
+    return client_store.tenants(session) if caller.tenant is None else [caller.tenant]

@@ -161,6 +161,11 @@ def tenant_exists(session: Session, tenant: str) -> bool:
     return bool(session.scalar(select(exists().where(Client.tenant == tenant))))
 
 
+def tenants(session: Session) -> list[str]:
+    """Every tenant a client was ever registered for, in name order."""
+    return list(session.scalars(select(Client.tenant).where(Client.tenant.is_not(None)).distinct().order_by(Client.tenant)))
+
+
 def save_access_token(
     session: Session, *, token: str, client_id: str, scopes: str, now: datetime, expires_in: int
 ) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import segno
 from flask import Response, abort, g, redirect, request, session, url_for
 
+from service.api.ratelimits import GUARDIAN_CODE_PER_ADDRESS, RateLimit, by_address, rate_limited
 from service.runtime import current_runtime
 from service.domain.brackets import bracket_at
 from service.guardian import requests as steps
@@ -106,6 +107,7 @@ def consent_page(token: str) -> Any:
 
 
 @blueprint.post("/guardian/r/<token>/code")
+@rate_limited(RateLimit(GUARDIAN_CODE_PER_ADDRESS, by_address, "guardian-code"))
 def enter_code(token: str) -> Any:
     check_csrf(request.form.get("csrf"))
     runtime = current_runtime()

@@ -121,6 +121,8 @@ CROSS_TENANT_REQUESTS: dict[tuple[str, str], CrossTenantRequest] = {
     ),
     ("get", "/v1/audit/consent-log"): CrossTenantRequest(lambda a: Aim(query={"tenant": TENANT_A}), frozenset({404})),
     ("get", "/v1/reports/summary"): CrossTenantRequest(lambda a: Aim(query={"tenant": TENANT_A}), frozenset({404})),
+    # B's own tenant only; the answer is checked for A's name
+    ("get", "/v1/tenants"): CrossTenantRequest(lambda a: Aim(), frozenset({200})),
     ("get", "/v1/reports/minors-pi"): CrossTenantRequest(
         lambda a: Aim(query={"tenant": TENANT_A, "year": "2026"}), frozenset({404})
     ),
