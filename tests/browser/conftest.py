@@ -166,3 +166,12 @@ def no_js_page(browser: Any) -> Iterator[Any]:
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits(request: pytest.FixtureRequest) -> None:
+    """Each browser test starts with the code-entry budget of a fresh address: the live server
+    is shared by the module, and its tests together enter more codes than one address may in
+    a minute (tests/guardian/test_code_rate_limit.py proves the limit itself)."""
+    if "live" in request.fixturenames:
+        request.getfixturevalue("live").app.extensions["agegate.limiter"].reset()
