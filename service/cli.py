@@ -236,15 +236,22 @@ def clients() -> None:
 @click.option("--name", required=True)
 @click.option("--scopes", default=None, help='space-separated, e.g. "subjects:write tokens:issue"')
 @click.option("--audience", default=None, help="the persona service id this client verifies tokens for")
+@click.option("--sandbox", is_flag=True, help="the tenant is a sandbox tenant: test mode, its own issuer, keys and clock")
 @click.option("--json", "as_json", is_flag=True, help="print the credentials as JSON")
 def create_client(
-    tenant: str | None, regulator: bool, name: str, scopes: str | None, audience: str | None, as_json: bool
+    tenant: str | None,
+    regulator: bool,
+    name: str,
+    scopes: str | None,
+    audience: str | None,
+    sandbox: bool,
+    as_json: bool,
 ) -> None:
     """Register a client; its secret is printed once and stored only hashed."""
     from service.store import clients as client_store
 
-    if regulator and (tenant is not None or audience is not None):
-        _fail("--regulator clients belong to no tenant and have no audience")
+    if regulator and (tenant is not None or audience is not None or sandbox):
+        _fail("--regulator clients belong to no tenant, sandbox or not, and have no audience")
     if regulator and scopes is not None and scopes.split() != ["audit:export"]:
         _fail("--regulator clients may hold only the scope audit:export")
     if not regulator and (tenant is None or scopes is None):
@@ -255,7 +262,9 @@ def create_client(
         if regulator:
             return client_store.create_regulator_client(session, name=name, now=now)
         assert tenant is not None and scopes is not None
-        return client_store.create_client(session, tenant=tenant, name=name, scopes=scopes.split(), audience=audience, now=now)
+        return client_store.create_client(
+            session, tenant=tenant, name=name, scopes=scopes.split(), audience=audience, now=now, sandbox=sandbox
+        )
 
     try:
         new = _in_transaction(create)
@@ -278,12 +287,16 @@ def list_clients(tenant: str | None, as_json: bool) -> None:
     """List clients (never their secrets), revoked ones marked."""
     from service.store import clients as client_store
 
+    from service.store import sandbox as sandbox_store
+
     def listed(session: Session) -> list[dict[str, object]]:
+        sandboxes = sandbox_store.sandbox_tenants(session)
         return [
             {
                 "client_id": c.client_id,
                 "tenant": c.tenant,
                 "regulator": c.tenant is None,
+                "sandbox": c.tenant in sandboxes,
                 "name": c.name,
                 "scopes": c.scopes.split(),
                 "audience": c.audience,
@@ -299,7 +312,7 @@ def list_clients(tenant: str | None, as_json: bool) -> None:
             click.echo(json.dumps(row))
         else:
             state = "revoked " + row["revoked_at"] if row["revoked_at"] else "active"
-            owner = "(regulator)" if row["regulator"] else row["tenant"]
+            owner = "(regulator)" if row["regulator"] else f"{row['tenant']}{' (sandbox)' if row['sandbox'] else ''}"
             click.echo(f"{row['client_id']}  {owner}  {row['name']}  [{' '.join(row['scopes'])}]  {state}")
 
 

@@ -47,6 +47,8 @@ class Caller:
     tenant: str | None
     scopes: frozenset[str]
     audience: str | None
+    # the tenant is a sandbox tenant (CONTRACT §15): its own issuer, keys and clock
+    sandbox: bool = False
 
     @property
     def is_regulator(self) -> bool:
@@ -117,7 +119,7 @@ class _Revocation(RevocationEndpoint):  # type: ignore[misc]
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> _StoredToken | None:
         found = client_store.find_access_token(g.db, token_string)
-        return None if found is None else _StoredToken(token_string, found[0].client_id)
+        return None if found is None else _StoredToken(token_string, found.access.client_id)
 
     def revoke_token(self, token: _StoredToken, request: Any) -> None:
         client_store.revoke_access_token(g.db, token.token, token.client_id)
@@ -256,10 +258,12 @@ def _authenticate() -> Caller:
     with transaction(current_runtime().sessions) as session:
         found = client_store.find_access_token(session, token)
         now = datetime.now(timezone.utc)
-        if found is None or found[0].expires_at <= now:
+        if found is None or found.access.expires_at <= now:
             raise _Unauthenticated("the access token is unknown, expired or revoked", "invalid_token")
-        access, client = found
-        caller = Caller(client.client_id, client.tenant, frozenset(access.scopes.split()), client.audience)
+        access, client = found.access, found.client
+        caller = Caller(
+            client.client_id, client.tenant, frozenset(access.scopes.split()), client.audience, sandbox=found.sandbox
+        )
         remaining = (access.expires_at - now).total_seconds()
     cache.put(key, caller, remaining)
     return caller

@@ -14,8 +14,9 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from service.store import audiences
+from service.store import sandbox as sandbox_store
 from service.store.errors import NotFound
-from service.store.models import AccessToken, Client
+from service.store.models import AccessToken, Client, SandboxTenant
 
 SCOPES = frozenset(
     {
@@ -57,18 +58,30 @@ def _check_fields(name: str, scopes: list[str], audience: str | None) -> None:
 
 
 def create_client(
-    session: Session, *, tenant: str, name: str, scopes: list[str], audience: str | None, now: datetime
+    session: Session,
+    *,
+    tenant: str,
+    name: str,
+    scopes: list[str],
+    audience: str | None,
+    now: datetime,
+    sandbox: bool = False,
 ) -> NewClient:
     """Register a tenant's client; the secret is returned here once and stored only as a digest.
 
-    Raises ValueError for an unknown scope or an empty tenant or name, and
-    audiences.AudienceTaken (a ValueError) for an audience of another tenant.
+    `sandbox` makes (or keeps) the tenant a sandbox tenant (CONTRACT §15).
+    Raises ValueError for an unknown scope or an empty tenant or name,
+    audiences.AudienceTaken (a ValueError) for an audience of another tenant, and
+    sandbox.TenantKindConflict (a ValueError) for a client of the other kind than its tenant.
     """
     _check_fields(name, scopes, audience)
     if not tenant.strip():
         raise ValueError("tenant must not be empty")
     if len(tenant) > 128:
         raise ValueError("tenant too long (128)")
+    sandbox_store.check_kind(session, tenant, sandbox=sandbox)
+    if sandbox:
+        sandbox_store.register(session, tenant, now)
     if audience is not None:
         # an audience belongs to the tenant that registered it (CONTRACT §16)
         audiences.claim(session, tenant=tenant, audience=audience, now=now)
@@ -182,14 +195,22 @@ def save_access_token(
     session.execute(delete(AccessToken).where(AccessToken.expires_at < now - timedelta(days=1)))
 
 
-def find_access_token(session: Session, token: str) -> tuple[AccessToken, Client] | None:
-    """The token and its client; None when unknown, revoked, or its client was revoked."""
+@dataclass(frozen=True)
+class FoundToken:
+    access: AccessToken
+    client: Client
+    sandbox: bool  # the client's tenant is a sandbox tenant (CONTRACT §15)
+
+
+def find_access_token(session: Session, token: str) -> FoundToken | None:
+    """The token, its client and its tenant's kind; None when unknown, revoked, or its client was revoked."""
     row = session.execute(
-        select(AccessToken, Client)
+        select(AccessToken, Client, SandboxTenant.tenant)
         .join(Client, Client.client_id == AccessToken.client_id)
+        .outerjoin(SandboxTenant, SandboxTenant.tenant == Client.tenant)
         .where(AccessToken.token_hash == digest(token), Client.revoked_at.is_(None))
     ).first()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else FoundToken(row[0], row[1], row[2] is not None)
 
 
 def revoke_access_token(session: Session, token: str, client_id: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, ForeignKeyConstraint, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, ForeignKeyConstraint, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.store.base import Base, UTCDateTime
@@ -423,3 +423,19 @@ class SweepMark(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     upto: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SandboxTenant(Base):
+    """A tenant in test mode (CONTRACT §15): its own issuer and keys, and its own clock.
+
+    A tenant is a sandbox from its first client on and never becomes a production tenant;
+    a tenant without a row here is a production tenant. The clock offset is how far the
+    tenant's clock runs ahead of the real one (it only moves forward).
+    """
+
+    __tablename__ = "sandbox_tenants"
+    __table_args__ = (CheckConstraint("clock_offset_seconds >= 0", name="clock_forward"),)
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    clock_offset_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
