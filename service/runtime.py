@@ -6,8 +6,8 @@ A leaf: it imports no blueprint, so API views, hosted pages and the CLI can all 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TypeVar
 
@@ -22,6 +22,7 @@ from service.flows.deps import Deps
 from service.kek import KeyEncryptionKey
 from service.reports.activity import ActivityRecorder
 from service.reports.routing import ReportingDatabase
+from service.store import sandbox as sandbox_store
 from service.store.transactions import run_in_transaction
 from service.tokens.keys import Keyring
 from service.tokens.online import OnlineVerifiers
@@ -72,6 +73,23 @@ class Runtime:
             attestation=self.attestation,
             activity=self.activity,
         )
+
+    def for_tenant(self, tenant: str) -> Runtime:
+        """The runtime as `tenant` sees it: a sandbox tenant's runs on its own clock (CONTRACT §15).
+
+        One query; a view with an authenticated caller uses `for_caller`, which skips it for
+        production callers.
+        """
+        offset = run_in_transaction(self.reads, lambda session: sandbox_store.clock_offset(session, tenant))
+        return self if offset is None else self._sandboxed(offset)
+
+    def for_caller(self, tenant: str | None, *, sandbox: bool) -> Runtime:
+        """`for_tenant` for an authenticated client: production clients get this runtime itself."""
+        return self.for_tenant(tenant) if sandbox and tenant is not None else self
+
+    def _sandboxed(self, offset: timedelta) -> Runtime:
+        real_clock = self.clock
+        return replace(self, clock=lambda: real_clock() + offset)
 
     def run(self, step: Step[Data, Result], data: Data) -> Result:
         """Run one business step in its own write transaction."""

@@ -149,7 +149,9 @@ class Api:
         self.runtime = runtime
         self.http = http
 
-    def client(self, *scopes: str, tenant: str = "tenant-a", audience: str | None = None) -> client_store.NewClient:
+    def client(
+        self, *scopes: str, tenant: str = "tenant-a", audience: str | None = None, sandbox: bool = False
+    ) -> client_store.NewClient:
         with transaction(self.runtime.sessions) as session:
             return client_store.create_client(
                 session,
@@ -158,14 +160,17 @@ class Api:
                 scopes=list(scopes),
                 audience=audience or default_audience(tenant),
                 now=self.runtime.clock(),
+                sandbox=sandbox,
             )
 
     def regulator_client(self, name: str = "regulator") -> client_store.NewClient:
         with transaction(self.runtime.sessions) as session:
             return client_store.create_regulator_client(session, name=name, now=self.runtime.clock())
 
-    def bearer(self, *scopes: str, tenant: str = "tenant-a", audience: str | None = None) -> dict[str, str]:
-        return self.bearer_of(self.client(*scopes, tenant=tenant, audience=audience))
+    def bearer(
+        self, *scopes: str, tenant: str = "tenant-a", audience: str | None = None, sandbox: bool = False
+    ) -> dict[str, str]:
+        return self.bearer_of(self.client(*scopes, tenant=tenant, audience=audience, sandbox=sandbox))
 
     def regulator_bearer(self) -> dict[str, str]:
         """A regulator client's bearer header (CONTRACT §2, v2: no tenant, only audit:export)."""
