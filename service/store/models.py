@@ -63,6 +63,8 @@ class Subject(Base):
         Index("ix_subjects_tenant_resident_id_hmac", "tenant", "resident_id_hmac", unique=True),
         # reports count brackets by birth month and registration time from this index alone
         Index("ix_subjects_tenant_birth_month_created_at", "tenant", "birth_month", "created_at"),
+        # the annual report groups one year's registrations by birth month from this one
+        Index("ix_subjects_tenant_created_at_birth_month", "tenant", "created_at", "birth_month"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
