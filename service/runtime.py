@@ -74,13 +74,17 @@ class Runtime:
             activity=self.activity,
         )
 
-    def for_tenant(self, tenant: str) -> Runtime:
+    def for_tenant(self, tenant: str, session: Session | None = None) -> Runtime:
         """The runtime as `tenant` sees it: a sandbox tenant's runs on its own clock (CONTRACT §15).
 
-        One query; a view with an authenticated caller uses `for_caller`, which skips it for
-        production callers.
+        One query, in `session` when the caller has one open (a hosted page that just read the
+        request's tenant), else in a read transaction of its own; a view with an authenticated
+        caller uses `for_caller`, which skips it for production callers.
         """
-        offset = run_in_transaction(self.reads, lambda session: sandbox_store.clock_offset(session, tenant))
+        if session is not None:
+            offset = sandbox_store.clock_offset(session, tenant)
+        else:
+            offset = run_in_transaction(self.reads, lambda session: sandbox_store.clock_offset(session, tenant))
         return self if offset is None else self._sandboxed(offset)
 
     def for_caller(self, tenant: str | None, *, sandbox: bool) -> Runtime:
@@ -89,7 +93,11 @@ class Runtime:
 
     def _sandboxed(self, offset: timedelta) -> Runtime:
         real_clock = self.clock
-        return replace(self, clock=lambda: real_clock() + offset)
+
+        def clock() -> datetime:
+            return real_clock() + offset
+
+        return replace(self, clock=clock, online_verifiers=self.online_verifiers.at(clock))
 
     def run(self, step: Step[Data, Result], data: Data) -> Result:
         """Run one business step in its own write transaction."""

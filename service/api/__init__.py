@@ -8,7 +8,8 @@ from flask import Flask
 def register_blueprints(app: Flask) -> None:
     from service import docs
     from service.api import (
-        audit, auth, consent_requests, consents, controls, deletions, ops, reports, subjects, tokens, webhooks,
+        audit, auth, consent_requests, consents, controls, deletions, ops, reports, sandbox_clock, subjects, tokens,
+        webhooks,
     )
 
     for blueprint in (
@@ -23,6 +24,7 @@ def register_blueprints(app: Flask) -> None:
         webhooks.blueprint,
         deletions.blueprint,
         reports.blueprint,
+        sandbox_clock.blueprint,
         docs.blueprint,
     ):
         app.register_blueprint(blueprint)

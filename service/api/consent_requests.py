@@ -13,9 +13,9 @@ from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
-from service.runtime import current_runtime
 from service.api.auth import require_scope
 from service.api.bodies import json_body
+from service.api.realm import caller_runtime
 from service.api.schemas import is_ref, ref_field
 from service.domain.consent import Relationship
 from service.flows.idempotency import Answer, IdempotencyKey, once
@@ -117,7 +117,7 @@ def _idempotency_key() -> IdempotencyKey | None:
 @blueprint.post("/v1/consent-requests")
 @require_scope("consent:write")
 def create() -> tuple[dict[str, Any], int]:
-    runtime = current_runtime()
+    runtime = caller_runtime()
     data = CREATE.load(json_body())
     new = steps.NewRequest(
         tenant=g.caller.tenant,
@@ -161,7 +161,7 @@ def _known(request_id: str) -> str:
 @blueprint.get("/v1/consent-requests/<request_id>")
 @require_scope("consent:read")
 def read(request_id: str) -> dict[str, Any]:
-    runtime = current_runtime()
+    runtime = caller_runtime()
     tenant = g.caller.tenant
     record = run_in_transaction(runtime.reads, lambda session: store.get(session, tenant, _known(request_id)))
     return request_view(record, runtime.clock())
@@ -171,7 +171,7 @@ def read(request_id: str) -> dict[str, Any]:
 @require_scope("consent:write")
 def manage_link(request_id: str) -> tuple[dict[str, Any], int]:
     """A fresh bounded-time link to the guardian's page for the request's child."""
-    runtime = current_runtime()
+    runtime = caller_runtime()
     tenant = g.caller.tenant
 
     def issue(session: Session) -> tuple[str, datetime]:

@@ -19,7 +19,7 @@ from service.domain.consent import ConsentTerms, Relationship
 from service.flows import consents as consent_flows
 from service.flows.consents import ConsentGrant, ConsentListing, ConsentWithdrawal
 from service.flows.idempotency import Answer, IdempotencyKey, once
-from service.runtime import current_runtime
+from service.api.realm import caller_runtime
 from service.store.audit_log import timestamp
 from service.store.consents import CHILD_ORDER, ConsentRecord
 from service.store.transactions import run_in_transaction
@@ -97,7 +97,7 @@ def _idempotency_key() -> IdempotencyKey | None:
 
 def _once(answer: Callable[[Session], Answer]) -> tuple[dict[str, Any], int]:
     """Run `answer` once per Idempotency-Key and request body, in the request's one transaction."""
-    runtime = current_runtime()
+    runtime = caller_runtime()
     key = _idempotency_key()
     reply = run_in_transaction(runtime.sessions, lambda session: once(session, runtime.deps, key, lambda: answer(session)))
     return reply.body, reply.status
@@ -107,12 +107,12 @@ def _once(answer: Callable[[Session], Answer]) -> tuple[dict[str, Any], int]:
 @require_scope("consent:write")
 def grant() -> tuple[dict[str, Any], int]:
     terms: ConsentTerms = TERMS.load(json_body())
-    if terms.expires_at is not None and terms.expires_at <= current_runtime().clock():
+    if terms.expires_at is not None and terms.expires_at <= caller_runtime().clock():
         raise ValidationError({"expires_at": ["must be in the future"]})
     grant = ConsentGrant(g.caller.tenant, g.caller.client_id, terms)
 
     def answer(session: Session) -> Answer:
-        granted = consent_flows.grant_consent(session, current_runtime().deps, grant)
+        granted = consent_flows.grant_consent(session, caller_runtime().deps, grant)
         return Answer(consent_view(granted.record), 201)
 
     return _once(answer)
@@ -127,7 +127,7 @@ def withdraw(consent_id: str) -> tuple[dict[str, Any], int]:
     withdrawal = ConsentWithdrawal(g.caller.tenant, g.caller.client_id, consent_id, data["reason"])
 
     def answer(session: Session) -> Answer:
-        return Answer(consent_view(consent_flows.withdraw_consent(session, current_runtime().deps, withdrawal)), 200)
+        return Answer(consent_view(consent_flows.withdraw_consent(session, caller_runtime().deps, withdrawal)), 200)
 
     return _once(answer)
 
@@ -145,5 +145,5 @@ def list_consents() -> dict[str, Any]:
     query = LIST_QUERY.load(request.args.to_dict())
     page = page_request(query, arity=len(CHILD_ORDER))
     listing = ConsentListing(g.caller.tenant, query["child_ref"], after=page.after, limit=page.limit)
-    found = current_runtime().run(consent_flows.list_consents, listing)
+    found = caller_runtime().run(consent_flows.list_consents, listing)
     return page_body([consent_view(r) for r in found.items], found.next_key)

@@ -15,7 +15,7 @@ from service.flows import controls as control_flows
 from service.flows import provenance
 from service.flows.controls import ControlsChange, ControlsQuery, ControlsView
 from service.flows.provenance import DecisionQuery
-from service.runtime import current_runtime
+from service.api.realm import caller_runtime
 
 blueprint = Blueprint("controls", __name__)
 
@@ -64,14 +64,14 @@ def set_controls(subject_ref: str) -> dict[str, Any]:
     body = load(CONTROLS)
     guardian_ref = body.pop("guardian_ref")
     change = ControlsChange(g.caller.tenant, _child_or_404(subject_ref), guardian_ref, body, g.caller.client_id)
-    return controls_view(current_runtime().run(control_flows.set_controls, change))
+    return controls_view(caller_runtime().run(control_flows.set_controls, change))
 
 
 @blueprint.get("/v1/subjects/<subject_ref>/controls")
 @require_scope("subjects:read")
 def read_controls(subject_ref: str) -> dict[str, Any]:
     query = ControlsQuery(g.caller.tenant, _child_or_404(subject_ref))
-    return controls_view(current_runtime().run(control_flows.read_controls, query))
+    return controls_view(caller_runtime().run(control_flows.read_controls, query))
 
 
 class DecisionsQuery(Schema):
@@ -86,7 +86,7 @@ DECISIONS_QUERY = DecisionsQuery()
 def decisions(subject_ref: str) -> dict[str, Any]:
     """What the subject's tokens said at `at`, and why (decision provenance)."""
     at = DECISIONS_QUERY.load(request.args.to_dict())["at"]
-    found = current_runtime().read(provenance.decisions_at, DecisionQuery(g.caller.tenant, _child_or_404(subject_ref), at))
+    found = caller_runtime().read(provenance.decisions_at, DecisionQuery(g.caller.tenant, _child_or_404(subject_ref), at))
     return {
         "subject_ref": found.subject_ref,
         "at": found.at.isoformat(),

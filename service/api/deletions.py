@@ -16,7 +16,7 @@ from service.events.catalogue import timestamp
 from service.flows import deletions as deletion_flows
 from service.flows.deletions import DeletionAck, DeletionListing
 from service.store import deletions as deletion_store
-from service.runtime import current_runtime
+from service.api.realm import caller_runtime
 from service.store.models import Deletion
 
 blueprint = Blueprint("deletions", __name__)
@@ -53,7 +53,7 @@ def deletion_view(deletion: Deletion, now: Any) -> dict[str, Any]:
 @blueprint.get("/v1/deletions")
 @require_scope("consent:read")
 def list_deletions() -> dict[str, Any]:
-    runtime = current_runtime()
+    runtime = caller_runtime()
     query = QUERY.load(request.args.to_dict())
     found = runtime.run(deletion_flows.list_deletions, DeletionListing(g.caller.tenant, **query))
     now = runtime.clock()
@@ -63,7 +63,7 @@ def list_deletions() -> dict[str, Any]:
 @blueprint.post("/v1/deletions/<deletion_id>/ack")
 @require_scope("consent:write")
 def acknowledge(deletion_id: str) -> dict[str, Any]:
-    runtime = current_runtime()
+    runtime = caller_runtime()
     if re.fullmatch(_UUID, deletion_id) is None:
         raise NotFound(f"no deletion {deletion_id!r} in this tenant")
     if request.content_length:

@@ -138,6 +138,8 @@ _TABLE: list[tuple[type[Exception], int, str, str]] = [
     (domain.PolicyLoosened, 422, "policy-loosened", "Override would loosen the policy"),
     (domain.PolicyInvalid, 422, "policy-invalid", "Malformed policy or controls"),
     (domain.AudienceOfAnotherTenant, 422, "audience-of-another-tenant", "Audience of another tenant"),
+    (domain.InvalidDuration, 422, "invalid-duration", "Invalid clock advance"),
+    (domain.SandboxOnly, 403, "sandbox-only", "For sandbox tenants only"),
     (NotFound, 404, "not-found", "Not found"),
     (Conflict, 409, "conflict", "Conflict"),
     # a constraint a concurrent request won: the whole transaction was rolled back, retry

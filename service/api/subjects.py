@@ -13,7 +13,7 @@ from service.api.bodies import load
 from service.api.schemas import IsoDate, is_ref, ref_field
 from service.flows import subjects as subject_flows
 from service.flows.subjects import Evidence, SubjectErasure, SubjectLookup, SubjectRegistration, SubjectStanding
-from service.runtime import current_runtime
+from service.api.realm import caller_runtime
 
 blueprint = Blueprint("subjects", __name__)
 
@@ -64,14 +64,14 @@ def _ref_or_404(subject_ref: str) -> str:
 def register_subject() -> tuple[dict[str, Any], int]:
     body = load(REGISTER)
     registration = SubjectRegistration(g.caller.tenant, body["subject_ref"], Evidence(**body["evidence"]))
-    registered = current_runtime().run(subject_flows.register_subject, registration)
+    registered = caller_runtime().run(subject_flows.register_subject, registration)
     return standing_view(registered.standing), 201 if registered.created else 200
 
 
 @blueprint.get("/v1/subjects/<subject_ref>")
 @require_scope("subjects:read")
 def read_subject(subject_ref: str) -> dict[str, Any]:
-    found = current_runtime().run(subject_flows.read_subject, SubjectLookup(g.caller.tenant, _ref_or_404(subject_ref)))
+    found = caller_runtime().run(subject_flows.read_subject, SubjectLookup(g.caller.tenant, _ref_or_404(subject_ref)))
     return {
         **standing_view(found.standing),
         "consents": [
@@ -84,5 +84,5 @@ def read_subject(subject_ref: str) -> dict[str, Any]:
 @require_scope("subjects:write")
 def erase_subject(subject_ref: str) -> tuple[str, int]:
     erasure = SubjectErasure(g.caller.tenant, _ref_or_404(subject_ref), g.caller.client_id)
-    current_runtime().run(subject_flows.erase_subject, erasure)
+    caller_runtime().run(subject_flows.erase_subject, erasure)
     return "", 204

@@ -13,6 +13,7 @@ from marshmallow import Schema, fields, validate
 
 from service.api.auth import require_scope
 from service.api.bodies import load
+from service.api.realm import caller_runtime
 from service.api.schemas import ref_field
 from service.domain.brackets import Bracket
 from service.flows import tokens as token_flows
@@ -125,7 +126,7 @@ def status_list(list_id: int) -> Response:
 def issue() -> tuple[dict[str, Any], int]:
     body = load(ISSUE)
     token_request = TokenRequest(g.caller.tenant, body["subject_ref"], body["audience"], body.get("ttl"))
-    issued = current_runtime().read(token_flows.issue_token, token_request)
+    issued = caller_runtime().read(token_flows.issue_token, token_request)
     return {
         "token": issued.token,
         "expires_at": issued.expires_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
@@ -138,7 +139,7 @@ def issue() -> tuple[dict[str, Any], int]:
 @require_scope("tokens:verify")
 def verify() -> dict[str, Any]:
     """The offline verifier's checks, run here for services that cannot verify themselves."""
-    runtime = current_runtime()
+    runtime = caller_runtime()
     body = load(VERIFY)
     if g.caller.audience is None:
         return {"active": False, "reason": "no_audience_registered"}

@@ -119,3 +119,22 @@ class PolicyLoosened(DomainError):
         self.where = where
         self.detail = detail
         super().__init__(f"{where}: {detail}")
+
+
+class InvalidDuration(DomainError):
+    """A clock advance that is not an ISO 8601 duration of whole numbers, or out of bounds."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(detail)
+
+
+class SandboxOnly(DomainError):
+    """A sandbox operation (CONTRACT §15) asked for by a client of a production tenant."""
+
+    def __init__(self, tenant: str) -> None:
+        self.tenant = tenant
+        super().__init__(
+            f"tenant {tenant!r} is a production tenant: its clock is the real one; "
+            "only a sandbox tenant's (agegate clients create --sandbox) can be moved"
+        )

@@ -97,3 +97,7 @@ class OnlineVerifiers:
                 clock=lambda: self._clock().timestamp(),
             )
         return verifier
+
+    def at(self, clock: Any) -> OnlineVerifiers:
+        """The same verifiers judging time by `clock` (a sandbox tenant's, CONTRACT §15)."""
+        return OnlineVerifiers(self._issuer, self._keys, self._statuses, clock)

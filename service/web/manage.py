@@ -34,7 +34,8 @@ def _link(db: Any, token: str) -> ManageLink:
 
 
 def _active(db: Any, link: ManageLink) -> list[consent_store.ConsentRecord]:
-    records = consent_store.for_child(db, link.tenant, link.child_ref, current_runtime().clock())
+    now = current_runtime().for_tenant(link.tenant, db).clock()  # a sandbox tenant's clock
+    records = consent_store.for_child(db, link.tenant, link.child_ref, now)
     return [r for r in records if r.status is ConsentStatus.ACTIVE and r.consent.guardian_ref == link.guardian_ref]
 
 
@@ -89,7 +90,7 @@ def withdraw_consent(token: str) -> Any:
         if request.form.get("confirm") != "yes":
             consent = _shown(chosen, locale)
             return render("guardian/withdraw.html", locale, token=token, tenant_name=tenant_name, child_label=_child_label(db, link), consent=consent)
-        withdraw(db, runtime.deps, link, consent_id)
+        withdraw(db, runtime.for_tenant(link.tenant, db).deps, link, consent_id)
         return None
 
     confirmation = run_in_transaction(runtime.sessions, confirm_or_withdraw)

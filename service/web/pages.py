@@ -92,6 +92,7 @@ def consent_page(token: str) -> Any:
 
     def show(db: Any) -> Any:
         record = _load(db, token)
+        runtime = current_runtime().for_tenant(record.tenant, db)  # a sandbox tenant's clock
         locale = page_locale(record.locale)
         tenant_setup(db, record.tenant)
         state = store.state_at(record, runtime.clock())
@@ -114,6 +115,7 @@ def enter_code(token: str) -> Any:
 
     def check(db: Any) -> tuple[str, Any]:
         record = _load(db, token, for_update=True)
+        runtime = current_runtime().for_tenant(record.tenant, db)  # a sandbox tenant's clock
         locale = page_locale(record.locale)
         matched = _CODE.match(request.form.get("code", ""))
         outcome = None if matched is None else steps.enter_code(db, runtime.deps, record, matched.group(1))
@@ -144,6 +146,7 @@ def answer(token: str) -> Any:
     def record_answer(db: Any) -> tuple[Any, Any]:
         """(the page that says why not, None), or (None, (request_id, manage token, until))."""
         record = _load(db, token, for_update=True)
+        runtime = current_runtime().for_tenant(record.tenant, db)  # a sandbox tenant's clock
         locale = page_locale(record.locale)
         tenant_setup(db, record.tenant)
         state = store.state_at(record, runtime.clock())
@@ -225,8 +228,10 @@ def receipt_file(token: str) -> Response:
 def qr_code(token: str) -> Response:
     """The consent link as a QR code, for a guardian whose phone is not the one showing it."""
     runtime = current_runtime()
-    record = run_in_transaction(runtime.reads, lambda db: _load(db, token))
-    if store.state_at(record, runtime.clock()) != store.PENDING:
+    record, now = run_in_transaction(
+        runtime.reads, lambda db: (found := _load(db, token), runtime.for_tenant(found.tenant, db).clock())
+    )
+    if store.state_at(record, now) != store.PENDING:
         abort(410)
     svg = segno.make(f"{runtime.settings.issuer}/guardian/r/{token}", error="m").svg_inline(scale=6, border=2)
     return Response(svg, mimetype="image/svg+xml")

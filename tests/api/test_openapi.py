@@ -560,11 +560,13 @@ def test_each_operation_needs_exactly_its_documented_scope(http, api, method, pa
     assert anonymous.status_code == 401
     check(anonymous, method, path)
 
+    # /v1/sandbox/ answers sandbox tenants' clients only (CONTRACT §15)
+    tenant = {"tenant": "try-app", "sandbox": True} if path.startswith("/v1/sandbox/") else {}
     others = [s for s in ALL_SCOPES if s != scope]
-    forbidden = http.open(url, method=method.upper(), headers=api.bearer(*others), **kwargs)
+    forbidden = http.open(url, method=method.upper(), headers=api.bearer(*others, **tenant), **kwargs)
     assert forbidden.status_code == 403, f"{method.upper()} {path} without {scope}"
     check(forbidden, method, path)
 
-    allowed = http.open(url, method=method.upper(), headers=api.bearer(scope), **kwargs)
+    allowed = http.open(url, method=method.upper(), headers=api.bearer(scope, **tenant), **kwargs)
     assert allowed.status_code not in (401, 403), f"{method.upper()} {path} with {scope}: {allowed.get_data(as_text=True)}"
     check(allowed, method, path)
