@@ -91,6 +91,12 @@ class Runtime:
         """`for_tenant` for an authenticated client: production clients get this runtime itself."""
         return self.for_tenant(tenant) if sandbox and tenant is not None else self
 
+    def sandboxes(self) -> list[tuple[str, Runtime]]:
+        """Every sandbox tenant with its runtime: what the worker's scheduled steps run for each
+        beside the production pass."""
+        offsets = run_in_transaction(self.reads, sandbox_store.clocks)
+        return [(tenant, self._sandboxed(offset)) for tenant, offset in offsets.items()]
+
     def _sandboxed(self, offset: timedelta) -> Runtime:
         real_clock = self.clock
 

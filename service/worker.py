@@ -197,19 +197,26 @@ class Worker:
 
 
 def expire_consents_step(runtime: Runtime) -> ScheduledStep:
-    """Consents past ``expires_at`` get their ``expired`` event (and webhook) within a minute."""
+    """Consents past ``expires_at`` get their ``expired`` event (and webhook) within a minute:
+    production tenants' on the real clock, each sandbox tenant's on its own."""
     from service.flows.consents import ConsentExpiry, expire_consents
 
-    return ScheduledStep("consents expired", timedelta(minutes=1), lambda _now: runtime.run(expire_consents, ConsentExpiry()))
+    def run(_now: datetime) -> int:
+        expired = runtime.run(expire_consents, ConsentExpiry())
+        return expired + sum(sandbox.run(expire_consents, ConsentExpiry(tenant)) for tenant, sandbox in runtime.sandboxes())
+
+    return ScheduledStep("consents expired", timedelta(minutes=1), run)
 
 
 def bracket_changes_step(runtime: Runtime) -> ScheduledStep:
     """``bracket_changed`` for every subject at the 00:00 its bracket changes: checked every
-    minute, so logged (and offered to webhooks) within about a minute of midnight."""
-    from service.flows.brackets import BracketScan, days_due, log_bracket_changes
+    minute, so logged (and offered to webhooks) within about a minute of midnight -- for a
+    sandbox tenant, of midnight on its clock (every change its last moves passed over)."""
+    from service.flows.brackets import BracketScan, SandboxBracketScan, days_due, log_bracket_changes, log_sandbox_bracket_changes
 
     def run(_now: datetime) -> int:
-        return sum(runtime.run(log_bracket_changes, BracketScan(day)) for day in runtime.run(days_due, None))
+        logged = sum(runtime.run(log_bracket_changes, BracketScan(day)) for day in runtime.run(days_due, None))
+        return logged + sum(sandbox.run(log_sandbox_bracket_changes, SandboxBracketScan(tenant)) for tenant, sandbox in runtime.sandboxes())
 
     return ScheduledStep("bracket changes logged", timedelta(minutes=1), run)
 

@@ -26,6 +26,7 @@ from service.domain.brackets import Bracket, bracket_at, bracket_for_age, next_b
 from service.flows.deps import Deps
 from service.store import audit_log
 from service.store import bracket_events as store
+from service.store import sandbox as sandbox_store
 from service.store.subjects import open_birth_date
 
 # The ages at which a bracket begins (14, 18, 60), read off the domain's own rule.
@@ -79,6 +80,10 @@ def days_due(session: Session, deps: Deps, _: None = None) -> list[date]:
     return [first + timedelta(days=n) for n in range((today - first).days + 1)]
 
 
+def _marker(deps: Deps, tenant: str, subject_ref: str, new: Bracket, start: datetime) -> str:
+    return deps.kek.keyed_hash(_MARKER, f"{tenant}\x00{subject_ref}\x00{new.value}\x00{start.isoformat()}".encode())
+
+
 def log_bracket_changes(session: Session, deps: Deps, scan: BracketScan) -> int:
     """Log ``bracket_changed`` for every subject whose bracket changes as ``scan.day`` begins,
     once each however often it runs; then mark the day scanned. Returns how many it logged."""
@@ -92,8 +97,7 @@ def log_bracket_changes(session: Session, deps: Deps, scan: BracketScan) -> int:
         if change is None:
             continue
         old, new = change
-        marker = deps.kek.keyed_hash(_MARKER, f"{tenant}\x00{subject_ref}\x00{new.value}\x00{start.isoformat()}".encode())
-        if store.mark_emitted(session, marker, now):
+        if store.mark_emitted(session, _marker(deps, tenant, subject_ref, new, start), now):
             logged[tenant].append(
                 events.bracket_changed(tenant=tenant, subject_ref=subject_ref, from_bracket=old.value, to_bracket=new.value, occurred_at=start)
             )
@@ -101,3 +105,39 @@ def log_bracket_changes(session: Session, deps: Deps, scan: BracketScan) -> int:
         audit_log.append(session, tenant, logged[tenant], now)
     store.mark_scanned(session, scan.day, now)
     return sum(len(changes) for changes in logged.values())
+
+
+@dataclass(frozen=True)
+class SandboxBracketScan:
+    tenant: str  # a sandbox tenant; `deps` is its runtime's (its clock)
+
+
+def log_sandbox_bracket_changes(session: Session, deps: Deps, scan: SandboxBracketScan) -> int:
+    """Log ``bracket_changed`` for every change of the sandbox tenant's subjects between the
+    last pass and now on the tenant's clock (CONTRACT §15): a clock moved by P1Y logs every
+    birthday of that year, each dated at its own 00:00. A sandbox holds few subjects, so this
+    reads them all each pass rather than by day. Returns how many it logged."""
+    now, tz = deps.clock(), deps.timezone
+    since = sandbox_store.lock_brackets_logged_until(session, scan.tenant) or now
+    if now <= since:
+        return 0
+    logged: list[dict[str, Any]] = []
+    for subject_ref, sealed, verified_at in store.subjects_of(session, scan.tenant):
+        birth_date = open_birth_date(deps.kek, scan.tenant, subject_ref, sealed)
+        at = max(since, verified_at)  # a change before registration is no change to announce
+        change = next_bracket_change(birth_date, at, tz)
+        while change is not None and change <= now:
+            old = bracket_at(birth_date, change - timedelta(microseconds=1), tz)
+            new = bracket_at(birth_date, change, tz)
+            if store.mark_emitted(session, _marker(deps, scan.tenant, subject_ref, new, change), now):
+                logged.append(
+                    events.bracket_changed(
+                        tenant=scan.tenant, subject_ref=subject_ref, from_bracket=old.value, to_bracket=new.value, occurred_at=change
+                    )
+                )
+            change = next_bracket_change(birth_date, change, tz)
+    logged.sort(key=lambda event: event["occurred_at"])
+    if logged:
+        audit_log.append(session, scan.tenant, logged, now)
+    sandbox_store.set_brackets_logged_until(session, scan.tenant, now)
+    return len(logged)

@@ -71,11 +71,16 @@ def erase_if_unconsented(session: Session, deps: Deps, candidate: Candidate) -> 
 
 
 def keep_little(runtime: Runtime, sweep: Sweep = Sweep()) -> SweepResult:
-    """Expire due requests, then erase every under-14 whom the rule above says to erase."""
+    """Expire due requests, then erase every under-14 whom the rule above says to erase.
+
+    Production tenants' requests expire on the real clock, each sandbox tenant's on its own
+    (CONTRACT §15). The never-asked sweep below runs on the real clock for every tenant: a
+    sandbox clock only runs ahead, so it never erases a sandbox child early.
+    """
     result = SweepResult()
-    expired = run_in_transaction(runtime.sessions, lambda session: expire_requests(session, runtime.deps))
-    result.expired_requests = len(expired)
-    _erase_unconsented(runtime, [Candidate(t, ref) for t, ref in dict.fromkeys((r.tenant, r.child_ref) for r in expired)], result)
+    _expire_requests(runtime, None, result)
+    for tenant, tenant_runtime in runtime.sandboxes():
+        _expire_requests(tenant_runtime, tenant, result)
 
     retention = runtime.policy.retention
     if retention is None:  # a policy version without retention periods keeps everyone
@@ -92,6 +97,12 @@ def keep_little(runtime: Runtime, sweep: Sweep = Sweep()) -> SweepResult:
         run_in_transaction(runtime.sessions, lambda session: store.advance_sweep_mark(session, SWEEP_NAME, page.next_after[0]))
     run_in_transaction(runtime.sessions, lambda session: store.advance_sweep_mark(session, SWEEP_NAME, cutoff))
     return result
+
+
+def _expire_requests(runtime: Runtime, tenant: str | None, result: SweepResult) -> None:
+    expired = run_in_transaction(runtime.sessions, lambda session: expire_requests(session, runtime.deps, tenant))
+    result.expired_requests += len(expired)
+    _erase_unconsented(runtime, [Candidate(t, ref) for t, ref in dict.fromkeys((r.tenant, r.child_ref) for r in expired)], result)
 
 
 def _erase_unconsented(runtime: Runtime, candidates: list[Candidate], result: SweepResult) -> None:

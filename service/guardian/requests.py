@@ -247,10 +247,13 @@ def find_manage_link(session: Session, deps: Deps, token: str) -> ManageLink | N
     return store.manage_link(session, links.link_hash(deps.kek, token), deps.clock())
 
 
-def expire_requests(session: Session, deps: Deps) -> Sequence[ConsentRequest]:
-    """Record `consent_request_expired` for each pending request past its expiry; returns them."""
+def expire_requests(session: Session, deps: Deps, tenant: str | None = None) -> Sequence[ConsentRequest]:
+    """Record `consent_request_expired` for each pending request past its expiry; returns them.
+
+    Production tenants' on the real clock, or with `tenant` a sandbox tenant's on its own
+    (`deps` then that tenant's, `Runtime.for_tenant`)."""
     now = deps.clock()
-    due = store.due_to_expire(session, now)
+    due = store.due_to_expire(session, now, tenant=tenant)
     for request in due:
         request.state = store.EXPIRED
         event = events.consent_request_expired(

@@ -15,18 +15,30 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.store.models import BracketChangeEmitted, BracketScanDay, Subject
+from service.store.sandbox import in_production
 
 
 def candidates(session: Session, batch: int = 5_000) -> Iterator[tuple[str, str, bytes]]:
-    """(tenant, subject_ref, sealed birth date) of every subject, in a fixed order (so that
+    """(tenant, subject_ref, sealed birth date) of every production tenant's subject (the daily
+    scan runs on the real clock; sandbox tenants' on theirs), in a fixed order (so that
     concurrent workers mark changes in the same order and never deadlock)."""
     rows = session.execute(
         select(Subject.tenant, Subject.subject_ref, Subject.birth_date_enc)
+        .where(in_production(Subject.tenant))
         .order_by(Subject.tenant, Subject.id)
         .execution_options(yield_per=batch)
     )
     for tenant, subject_ref, sealed in rows:
         yield tenant, subject_ref, sealed
+
+
+def subjects_of(session: Session, tenant: str) -> Iterator[tuple[str, bytes, datetime]]:
+    """(subject_ref, sealed birth date, verified_at) of one (sandbox) tenant's subjects, in id order."""
+    rows = session.execute(
+        select(Subject.subject_ref, Subject.birth_date_enc, Subject.verified_at).where(Subject.tenant == tenant).order_by(Subject.id)
+    )
+    for subject_ref, sealed, verified_at in rows:
+        yield subject_ref, sealed, verified_at
 
 
 def mark_emitted(session: Session, marker: str, now: datetime) -> bool:

@@ -14,6 +14,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from service.store.errors import NotFound
+from service.store.sandbox import in_production
 from service.store.models import ConsentLogEntry, ConsentRequest, ManageLink, Subject, SweepMark, TenantPage
 
 PENDING, COMPLETED, LOCKED, EXPIRED = "pending", "completed", "locked", "expired"
@@ -51,12 +52,14 @@ def by_link(session: Session, link_hash: str, *, for_update: bool = False) -> Co
     return session.scalar(query)
 
 
-def due_to_expire(session: Session, now: datetime, *, limit: int = 500) -> list[ConsentRequest]:
-    """Pending requests past their expiry, oldest first, locked for the sweep."""
+def due_to_expire(session: Session, now: datetime, *, tenant: str | None = None, limit: int = 500) -> list[ConsentRequest]:
+    """Pending requests past their expiry, oldest first, locked for the sweep: of production
+    tenants (`now` the real clock's), or of the sandbox `tenant` (`now` its clock's)."""
+    of_tenant = in_production(ConsentRequest.tenant) if tenant is None else ConsentRequest.tenant == tenant
     return list(
         session.scalars(
             select(ConsentRequest)
-            .where(ConsentRequest.state == PENDING, ConsentRequest.expires_at <= now)
+            .where(ConsentRequest.state == PENDING, ConsentRequest.expires_at <= now, of_tenant)
             .order_by(ConsentRequest.expires_at, ConsentRequest.request_id)
             .limit(limit)
             .with_for_update(skip_locked=True)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from service import events
 from service.domain.consent import ConsentStatus, ConsentTerms, Relationship, consent_status
 from service.store import audit_log, locks, status
+from service.store.sandbox import in_production
 from service.store.errors import Conflict, NotFound
 from service.store.pages import Page, keyset_page
 from service.store.models import Consent, ConsentEnding, Subject
@@ -201,15 +202,15 @@ def expire_due(session: Session, now: datetime, *, tenant: str | None = None, ch
     """Record an `expired` ending and event for every consent past `expires_at` without one.
 
     Idempotent; run by the worker, `agegate consents expire` and lazily on the consent paths.
-    Returns the consents it expired.
+    Without `tenant` it looks at production tenants only (`now` is the real clock's); a
+    sandbox tenant's run on its own clock with its `tenant`. Returns the consents it expired.
     """
     query = (
         select(Consent.consent_id)
         .outerjoin(ConsentEnding, ConsentEnding.consent_id == Consent.consent_id)
         .where(ConsentEnding.consent_id.is_(None), Consent.expires_at.is_not(None), Consent.expires_at <= now)
     )
-    if tenant is not None:
-        query = query.where(Consent.tenant == tenant)
+    query = query.where(in_production(Consent.tenant) if tenant is None else Consent.tenant == tenant)
     if child_ref is not None:
         query = query.where(Consent.child_ref == child_ref)
     locked = locks.lock_consents(session, session.scalars(query))  # level 2

@@ -113,6 +113,8 @@ class SigningKey(Base):
     __tablename__ = "signing_keys"
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # production keys sign production tokens; sandbox keys sign every sandbox tenant's (CONTRACT §15)
+    realm: Mapped[str] = mapped_column(String(16), server_default="production")
     private_key_enc: Mapped[bytes] = mapped_column(LargeBinary)
     public_jwk: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
@@ -441,3 +443,5 @@ class SandboxTenant(Base):
     tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
     clock_offset_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # the instant of the tenant's clock up to which its subjects' bracket changes are logged
+    brackets_logged_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
 from service.store.models import Client, SandboxTenant, Subject
@@ -25,6 +25,34 @@ def is_sandbox(session: Session, tenant: str) -> bool:
 def sandbox_tenants(session: Session) -> set[str]:
     """Every sandbox tenant: what production reports and scans leave out."""
     return set(session.scalars(select(SandboxTenant.tenant)))
+
+
+def in_production(tenant: ColumnElement[str]) -> ColumnElement[bool]:
+    """A condition on a row's tenant column: a production tenant's. The scans and sweeps that
+    run on the real clock take it; each sandbox tenant's run on its own clock."""
+    return ~exists().where(SandboxTenant.tenant == tenant)
+
+
+def clocks(session: Session) -> dict[str, timedelta]:
+    """Every sandbox tenant's clock offset."""
+    rows = session.execute(select(SandboxTenant.tenant, SandboxTenant.clock_offset_seconds).order_by(SandboxTenant.tenant))
+    return {tenant: timedelta(seconds=seconds) for tenant, seconds in rows}
+
+
+def lock_brackets_logged_until(session: Session, tenant: str) -> datetime | None:
+    """The instant (tenant clock) up to which the tenant's bracket changes are logged, the row
+    locked so one worker at a time logs them; None before the first pass."""
+    row = session.get(SandboxTenant, tenant, with_for_update=True)
+    if row is None:
+        raise LookupError(tenant)
+    return row.brackets_logged_until
+
+
+def set_brackets_logged_until(session: Session, tenant: str, at: datetime) -> None:
+    row = session.get(SandboxTenant, tenant)
+    if row is None:
+        raise LookupError(tenant)
+    row.brackets_logged_until = at
 
 
 def clock_offset(session: Session, tenant: str) -> timedelta | None:
@@ -71,4 +99,4 @@ def check_kind(session: Session, tenant: str, *, sandbox: bool) -> None:
 def register(session: Session, tenant: str, now: datetime) -> None:
     """Make `tenant` a sandbox tenant (idempotent; `check_kind` first)."""
     if not is_sandbox(session, tenant):
-        session.add(SandboxTenant(tenant=tenant, clock_offset_seconds=0, created_at=now))
+        session.add(SandboxTenant(tenant=tenant, clock_offset_seconds=0, created_at=now, brackets_logged_until=now))
