@@ -11,6 +11,7 @@ def register_blueprints(app: Flask) -> None:
         audit, auth, consent_requests, consents, controls, deletions, ops, reports, sandbox_clock, subjects, tokens,
         webhooks,
     )
+    from service.api import sandbox_identities, sandbox_requests
 
     for blueprint in (
         auth.oauth_blueprint,
@@ -25,6 +26,8 @@ def register_blueprints(app: Flask) -> None:
         deletions.blueprint,
         reports.blueprint,
         sandbox_clock.blueprint,
+        sandbox_requests.blueprint,
+        sandbox_identities.blueprint,
         docs.blueprint,
     ):
         app.register_blueprint(blueprint)

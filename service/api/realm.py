@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import g
 
+from service.domain.errors import SandboxOnly
 from service.runtime import Runtime, current_runtime
 
 
@@ -18,3 +19,9 @@ def caller_runtime() -> Runtime:
     if runtime is None:
         runtime = g.caller_runtime = current_runtime().for_caller(g.caller.tenant, sandbox=g.caller.sandbox)
     return runtime
+
+
+def require_sandbox() -> None:
+    """Raise SandboxOnly (403 `sandbox-only`) unless `g.caller` is a sandbox tenant's client."""
+    if not g.caller.sandbox:
+        raise SandboxOnly(g.caller.tenant or "")

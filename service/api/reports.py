@@ -62,7 +62,7 @@ def minors_pi() -> dict[str, Any]:
 @require_scope("audit:export")
 def tenants() -> dict[str, Any]:
     """The tenants the caller may read reports and exports of (CONTRACT §14): every tenant for
-    a regulator client, its own for a tenant's client."""
+    a regulator client (sandbox tenants left out), its own for a tenant's client."""
     runtime = current_runtime()
     with runtime.reporting.transaction() as session:
         return {"items": [{"tenant": tenant} for tenant in readable_tenants(session, g.caller)]}

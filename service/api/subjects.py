@@ -63,7 +63,9 @@ def _ref_or_404(subject_ref: str) -> str:
 @require_scope("subjects:write")
 def register_subject() -> tuple[dict[str, Any], int]:
     body = load(REGISTER)
-    registration = SubjectRegistration(g.caller.tenant, body["subject_ref"], Evidence(**body["evidence"]))
+    registration = SubjectRegistration(
+        g.caller.tenant, body["subject_ref"], Evidence(**body["evidence"]), sandbox=g.caller.sandbox
+    )
     registered = caller_runtime().run(subject_flows.register_subject, registration)
     return standing_view(registered.standing), 201 if registered.created else 200
 

@@ -135,6 +135,6 @@ class SandboxOnly(DomainError):
     def __init__(self, tenant: str) -> None:
         self.tenant = tenant
         super().__init__(
-            f"tenant {tenant!r} is a production tenant: its clock is the real one; "
-            "only a sandbox tenant's (agegate clients create --sandbox) can be moved"
+            f"tenant {tenant!r} is a production tenant: its clock is the real one and its people are real; "
+            "the sandbox's operations are for sandbox tenants only (agegate clients create --sandbox)"
         )

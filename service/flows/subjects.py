@@ -36,6 +36,8 @@ class SubjectRegistration:
     tenant: str
     subject_ref: str
     evidence: Evidence
+    # a sandbox tenant (CONTRACT §15): any checksum-valid resident ID is accepted
+    sandbox: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def register_subject(session: Session, deps: Deps, registration: SubjectRegistra
     names a resident ID another subject holds.
     """
     # Before the first query: an attester's JWKS may be fetched here, with no lock held.
-    accepted = _accept(deps, registration.evidence)
+    accepted = _accept(deps, registration.evidence, sandbox=registration.sandbox)
     subject, created = subject_store.register_subject(
         session,
         deps.kek,
@@ -132,16 +134,23 @@ def standing(deps: Deps, subject: Subject) -> SubjectStanding:
     )
 
 
-def _accept(deps: Deps, evidence: Evidence) -> subject_store.AcceptedEvidence:
-    """Check the evidence and say what it proves; raises a domain error when it proves nothing."""
+def _accept(deps: Deps, evidence: Evidence, *, sandbox: bool) -> subject_store.AcceptedEvidence:
+    """Check the evidence and say what it proves; raises a domain error when it proves nothing.
+
+    For a sandbox tenant a resident ID needs only its form, a calendar date and its check
+    character: the region is not checked (the ready-made test identities carry region 99,
+    which no real person has), and no hash of it is kept, so one test identity may be
+    registered for as many test subjects as the integrator likes.
+    """
     resident_id_hmac = attester = None
     if evidence.method == "self_declared" and evidence.birth_date is not None:
         birth_date = evidence.birth_date
         assurance = Assurance.SELF_DECLARED
     elif evidence.method == "resident_id" and evidence.resident_id is not None:
         number = normalize_resident_id(evidence.resident_id)
-        birth_date = resident_id_birth_date(number)
-        resident_id_hmac = deps.kek.keyed_hash("resident-id", number.encode())
+        birth_date = resident_id_birth_date(number, any_region=sandbox)
+        if not sandbox:
+            resident_id_hmac = deps.kek.keyed_hash("resident-id", number.encode())
         assurance = Assurance.DOCUMENT
     elif evidence.method == "attestation" and evidence.jwt is not None:
         attester, birth_date = deps.attestation.birth_date(evidence.jwt)

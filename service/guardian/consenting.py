@@ -19,8 +19,9 @@ from service.flows.deps import Deps
 from service.store import subjects as subject_store
 from service.store.models import ConsentRequest
 
-# how the hosted page knew the guardian, as the consent's `method`
-METHODS = {"guardian_code": "hosted_page_guardian_code", "oidc": "hosted_page_oidc"}
+# how the hosted page knew the guardian, as the consent's `method`; a sandbox tenant's
+# `POST /v1/sandbox/consent-requests/{id}/complete` answers without a guardian (CONTRACT §15)
+METHODS = {"guardian_code": "hosted_page_guardian_code", "oidc": "hosted_page_oidc", "sandbox": "sandbox_completion"}
 
 
 def check_request(session: Session, deps: Deps, *, tenant: str, child_ref: str, guardian_ref: str, scopes: Sequence[str]) -> None:

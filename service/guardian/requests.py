@@ -154,7 +154,7 @@ def idp_subject_matches(deps: Deps, request: ConsentRequest, subject: str) -> bo
 class Answer:
     allowed: tuple[str, ...]
     refused: tuple[str, ...]
-    method: str  # how the guardian was authenticated: guardian_code or oidc
+    method: str  # how the guardian was authenticated: guardian_code or oidc; sandbox: nobody was (a test answer)
 
 
 @dataclass(frozen=True)

@@ -427,6 +427,32 @@ def test_consent_requests_and_the_guardian_pages(http, auth) -> None:  # type: i
     assert completed["granted"] == ["pi_processing"] and completed["declined"] == ["companion"]
 
 
+def test_the_sandbox_operations(http, auth, api) -> None:  # type: ignore[no-untyped-def]
+    sandbox = api.bearer(*ALL_SCOPES, tenant="sandbox-a", sandbox=True)
+    check(http.get("/v1/sandbox/identities", headers=auth), "GET", "/v1/sandbox/identities")  # a production client: 403
+    listed = check(http.get("/v1/sandbox/identities", headers=sandbox), "GET", "/v1/sandbox/identities")
+    guardian = next(item for item in listed["items"] if item["name"] == "adult-guardian")
+    post_json(http, "/v1/subjects", CHILD, sandbox)
+    post_json(http, "/v1/subjects", {**GUARDIAN, "evidence": {"method": "resident_id", "resident_id": guardian["resident_id"]}}, sandbox)
+    body = {
+        "child_ref": "u-1",
+        "guardian_ref": "g-1",
+        "relationship": "parent",
+        "scopes": ["pi_processing", "companion"],
+        "notice": {"version": "privacy-notice-v3", "url": "https://app.example/privacy/v3"},
+        "child_label": "小明",
+    }
+    request_id = post_json(http, "/v1/consent-requests", body, sandbox).get_json()["request_id"]
+    path = "/v1/sandbox/consent-requests/{request_id}/complete"
+    url = f"/v1/sandbox/consent-requests/{request_id}/complete"
+    check(post_json(http, url, {"granted": ["pi_processing"]}, sandbox), "POST", path)  # companion unanswered: 422
+    check(post_json(http, url, {"granted": ["pi_processing"]}, auth), "POST", path)  # a production client: 403
+    done = check(post_json(http, url, {"granted": ["pi_processing"], "declined": ["companion"]}, sandbox), "POST", path)
+    validate_schema("ConsentReceiptClaims", _jws_part(done["receipt"], 1))
+    check(post_json(http, url, {"granted": ["pi_processing"], "declined": ["companion"]}, sandbox), "POST", path)  # 409
+    check(post_json(http, "/v1/sandbox/consent-requests/nope/complete", {}, sandbox), "POST", path)  # 404
+
+
 def test_audit_export_and_summary(http, auth, api) -> None:  # type: ignore[no-untyped-def]
     post_json(http, "/v1/subjects", CHILD, auth)
     post_json(http, "/v1/subjects", GUARDIAN, auth)
