@@ -144,6 +144,15 @@ CROSS_TENANT_REQUESTS: dict[tuple[str, str], CrossTenantRequest] = {
         lambda a: Aim(path_params={"webhook_id": a.webhook_id}, body={}), frozenset({404})
     ),
     ("get", "/v1/deletions"): CrossTenantRequest(lambda a: Aim(), frozenset({200})),
+    # tenant B is a production tenant: every sandbox operation is 403 sandbox-only for it (one
+    # sandbox tenant against another: tests/api/test_sandbox_consent_requests.py)
+    ("get", "/v1/sandbox/clock"): CrossTenantRequest(lambda a: Aim(), frozenset({403})),
+    ("post", "/v1/sandbox/clock"): CrossTenantRequest(lambda a: Aim(body={"advance": "P1D"}), frozenset({403})),
+    ("get", "/v1/sandbox/identities"): CrossTenantRequest(lambda a: Aim(), frozenset({403})),
+    ("post", "/v1/sandbox/consent-requests/{request_id}/complete"): CrossTenantRequest(
+        lambda a: Aim(path_params={"request_id": a.request_id}, body={"granted": ["pi_processing"], "declined": []}),
+        frozenset({403}),
+    ),
     ("post", "/v1/deletions/{deletion_id}/ack"): CrossTenantRequest(
         lambda a: Aim(path_params={"deletion_id": a.deletion_id}, body={}), frozenset({404})
     ),

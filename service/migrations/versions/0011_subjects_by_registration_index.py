@@ -1,8 +1,8 @@
 """Subjects indexed by (tenant, created_at, birth_month): the annual report's range scan of a
 year's registrations (issue 17: 11.9 s at 10M subjects with one per-row pass)
 
-Revision ID: 0013
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-30 14:40:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0013"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
