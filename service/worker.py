@@ -100,9 +100,10 @@ class Worker:
         return len(claimed)
 
     def drain(self) -> None:
-        """Wait for every attempt in flight and record it."""
+        """Wait for every attempt in flight, record it, and close the idle connections."""
         wait(list(self._in_flight))
         self._record_finished()
+        self.sender.close()
 
     def run(self, stop: threading.Event) -> None:
         """Deliver and run scheduled steps until ``stop`` is set, then finish what is in flight."""
@@ -132,12 +133,15 @@ class Worker:
     def run_until_idle(self, timeout: float = 30.0) -> None:
         """Turn until nothing is due or in flight (tests and `agegate worker --once`)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.turn() == 0 and not self._in_flight:
-                return
-            if self._in_flight:
-                wait(list(self._in_flight), timeout=0.05, return_when=FIRST_COMPLETED)
-        raise TimeoutError("deliveries still due after the timeout")
+        try:
+            while time.monotonic() < deadline:
+                if self.turn() == 0 and not self._in_flight:
+                    return
+                if self._in_flight:
+                    wait(list(self._in_flight), timeout=0.05, return_when=FIRST_COMPLETED)
+            raise TimeoutError("deliveries still due after the timeout")
+        finally:
+            self.sender.close()
 
     def run_steps(self) -> None:
         """Run every scheduled step now, whatever its interval."""

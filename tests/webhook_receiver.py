@@ -19,10 +19,16 @@ class Received:
 
 
 class Receiver:
-    def __init__(self) -> None:
+    """`keep_alive`: answer HTTP/1.1 and keep connections open (closing one idle for
+    `idle_close` seconds, when set); `connections` counts the TCP connections accepted."""
+
+    def __init__(self, *, keep_alive: bool = False, idle_close: float | None = None) -> None:
         self.received: list[Received] = []
         self.status = 204
         self.delay = 0.0
+        self.keep_alive = keep_alive
+        self.idle_close = idle_close
+        self.connections = 0
         self.lock = threading.Lock()
         self.arrived = threading.Condition(self.lock)
         self._server: ThreadingHTTPServer | None = None
@@ -37,6 +43,14 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if receiver.keep_alive else "HTTP/1.0"
+            timeout = receiver.idle_close
+
+            def setup(self) -> None:
+                super().setup()
+                with receiver.lock:
+                    receiver.connections += 1
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 if receiver.delay:
@@ -49,9 +63,10 @@ class Receiver:
                 self.send_response(status)
                 if 300 <= status < 400:
                     self.send_header("Location", "http://127.0.0.1:1/elsewhere")
-                self.send_header("Content-Length", "2")
+                answer = b"" if status in (204, 304) else b"ok"  # these carry no body (RFC 9110)
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(answer)
 
             def log_message(self, *args: Any) -> None:
                 pass
