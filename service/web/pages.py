@@ -15,6 +15,7 @@ from flask import Response, abort, g, redirect, request, session, url_for
 
 from service.api.ratelimits import GUARDIAN_CODE_PER_ADDRESS, RateLimit, by_address, rate_limited
 from service.runtime import current_runtime
+from service.store.keys import PRODUCTION, SANDBOX
 from service.domain.brackets import bracket_at
 from service.guardian import requests as steps
 from service.guardian.receipts import read_receipt
@@ -143,7 +144,7 @@ def answer(token: str) -> Any:
     runtime = current_runtime()
     # before the write transaction (the keyring reads in its own): the realm's key signs the
     # receipt, a sandbox tenant's with the sandbox key as `<issuer>/sandbox` (CONTRACT §15)
-    keys = {runtime.realm: runtime.keyring.snapshot(), "sandbox": runtime.sandbox_keyring.snapshot()}
+    keys = {PRODUCTION: runtime.keyring.snapshot(), SANDBOX: runtime.sandbox_keyring.snapshot()}
 
     def record_answer(db: Any) -> tuple[Any, Any]:
         """(the page that says why not, None), or (None, (request_id, manage token, until))."""
@@ -190,7 +191,7 @@ def _answered(db: Any, token: str) -> ConsentRequest:
 @blueprint.get("/guardian/r/<token>/receipt")
 def receipt_page(token: str) -> Any:
     runtime = current_runtime()
-    jwks = {runtime.realm: runtime.keyring.snapshot().jwks, "sandbox": runtime.sandbox_keyring.snapshot().jwks}
+    jwks = {PRODUCTION: runtime.keyring.snapshot().jwks, SANDBOX: runtime.sandbox_keyring.snapshot().jwks}
 
     def show(db: Any) -> Any:
         record = _answered(db, token)
