@@ -27,6 +27,8 @@ from service.store.db import (
 )
 from service.store.models import SigningKey
 from service.store.transactions import run_in_transaction
+from service.store.keys import REALMS, SANDBOX
+from service.tokens.issue import sandbox_issuer_of
 from service.tokens.keys import Keyring, ensure_signing_key
 from service.tokens.online import DatabaseStatuses, KeyringKeys, OnlineVerifiers
 
@@ -71,6 +73,8 @@ def build_runtime(
     reads = reads or sessions
     kek = KeyEncryptionKey(settings.kek)
     keyring = Keyring(reads, kek, clock)
+    sandbox_keyring = Keyring(reads, kek, clock, SANDBOX)
+    sandbox_issuer = sandbox_issuer_of(settings.issuer)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -82,6 +86,10 @@ def build_runtime(
         keyring=keyring,
         online_verifiers=OnlineVerifiers(
             settings.issuer, KeyringKeys(keyring), DatabaseStatuses(reads, settings.issuer), clock
+        ),
+        sandbox_keyring=sandbox_keyring,
+        sandbox_verifiers=OnlineVerifiers(
+            sandbox_issuer, KeyringKeys(sandbox_keyring), DatabaseStatuses(reads, sandbox_issuer), clock
         ),
         attestation=attestation
         or AttestationVerifier(dict(settings.attesters), audience=settings.issuer, clock=lambda: clock().timestamp()),
@@ -106,9 +114,10 @@ def ensure_signing_key_at_start(runtime: Runtime) -> None:
     except OperationalError:
         log.warning("database unreachable at start-up; signing key not checked")
         return
-    kid = run_in_transaction(runtime.sessions, lambda session: ensure_signing_key(session, runtime.kek, runtime.clock()))
-    if kid is not None:
-        log.info("created the first signing key %s", kid)
+    for realm in REALMS:
+        kid = run_in_transaction(runtime.sessions, lambda session: ensure_signing_key(session, runtime.kek, runtime.clock(), realm))
+        if kid is not None:
+            log.info("created the first %s signing key %s", realm, kid)
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:

@@ -195,10 +195,13 @@ def upgrade() -> None:
     # The first signing key is made here, wrapped under this AGEGATE_KEK: run the upgrade
     # with the service's own KEK.
     runtime = build_runtime(settings)
-    kid = run_in_transaction(runtime.sessions, lambda session: ensure_signing_key(session, runtime.kek, runtime.clock()))
+    from service.store.keys import PRODUCTION, REALMS
+
+    for realm in REALMS:  # production keys, and the sandbox tenants' own (CONTRACT §15)
+        kid = run_in_transaction(runtime.sessions, lambda session: ensure_signing_key(session, runtime.kek, runtime.clock(), realm))
+        if kid is not None:
+            click.echo(f"agegate: created the first {'' if realm == PRODUCTION else realm + ' '}signing key {kid}")
     runtime.engine.dispose()
-    if kid is not None:
-        click.echo(f"agegate: created the first signing key {kid}")
 
 
 @db.command()
@@ -353,14 +356,19 @@ def keys() -> None:
 
 
 @keys.command()
-def rotate() -> None:
-    """Make a new signing key active; running instances pick it up within seconds."""
+@click.option("--sandbox", is_flag=True, help="rotate the sandbox tenants' keys instead of the production keys")
+def rotate(sandbox: bool) -> None:
+    """Make a new signing key active in one realm (production, or with --sandbox the sandbox
+    tenants'); running instances pick it up within seconds."""
+    from service.store.keys import PRODUCTION, SANDBOX
     from service.store.transactions import run_in_transaction
     from service.tokens.keys import create_key
 
     runtime = _runtime()
-    kid = run_in_transaction(runtime.sessions, lambda session: create_key(session, runtime.kek, runtime.clock()))
-    click.echo(f"agegate: new active key {kid}; older keys stay published until their tokens expire")
+    realm = SANDBOX if sandbox else PRODUCTION
+    kid = run_in_transaction(runtime.sessions, lambda session: create_key(session, runtime.kek, runtime.clock(), realm))
+    named = "sandbox " if sandbox else ""
+    click.echo(f"agegate: new active {named}key {kid}; older {named}keys stay published until their tokens expire")
 
 
 @main.group()

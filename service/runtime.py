@@ -23,7 +23,9 @@ from service.kek import KeyEncryptionKey
 from service.reports.activity import ActivityRecorder
 from service.reports.routing import ReportingDatabase
 from service.store import sandbox as sandbox_store
+from service.store.keys import PRODUCTION, SANDBOX
 from service.store.transactions import run_in_transaction
+from service.tokens.issue import sandbox_issuer_of
 from service.tokens.keys import Keyring
 from service.tokens.online import OnlineVerifiers
 
@@ -58,6 +60,16 @@ class Runtime:
     activity: ActivityRecorder
     # where exports and reports read: the streaming replica when configured, else the primary
     reporting: ReportingDatabase
+    # sandbox tenants' keys and online verifiers (CONTRACT §15); `for_tenant` swaps them in
+    sandbox_keyring: Keyring
+    sandbox_verifiers: OnlineVerifiers
+    # whose issuer and keys `keyring`, `online_verifiers` and the tokens of `deps` are
+    realm: str = PRODUCTION
+
+    @property
+    def token_issuer(self) -> str:
+        """The `iss` of this runtime's tokens: `<issuer>/sandbox` in the sandbox realm."""
+        return sandbox_issuer_of(self.settings.issuer) if self.realm == SANDBOX else self.settings.issuer
 
     @cached_property
     def deps(self) -> Deps:
@@ -67,7 +79,7 @@ class Runtime:
             policy=self.policy,
             clock=self.clock,
             timezone=self.settings.timezone,
-            issuer=self.settings.issuer,
+            issuer=self.token_issuer,
             token_ttl=self.settings.token_ttl,
             keyring=self.keyring,
             attestation=self.attestation,
@@ -75,7 +87,8 @@ class Runtime:
         )
 
     def for_tenant(self, tenant: str, session: Session | None = None) -> Runtime:
-        """The runtime as `tenant` sees it: a sandbox tenant's runs on its own clock (CONTRACT §15).
+        """The runtime as `tenant` sees it: a sandbox tenant's runs on its own clock and signs
+        with the sandbox keys as `<issuer>/sandbox` (CONTRACT §15).
 
         One query, in `session` when the caller has one open (a hosted page that just read the
         request's tenant), else in a read transaction of its own; a view with an authenticated
@@ -103,7 +116,9 @@ class Runtime:
         def clock() -> datetime:
             return real_clock() + offset
 
-        return replace(self, clock=clock, online_verifiers=self.online_verifiers.at(clock))
+        return replace(
+            self, clock=clock, realm=SANDBOX, keyring=self.sandbox_keyring, online_verifiers=self.sandbox_verifiers.at(clock)
+        )
 
     def run(self, step: Step[Data, Result], data: Data) -> Result:
         """Run one business step in its own write transaction."""

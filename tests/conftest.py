@@ -19,6 +19,7 @@ from service.store import clients as client_store
 from service.store import migrate
 from service.store.db import make_engine, transaction
 from service.store.transactions import run_in_transaction
+from service.store.keys import REALMS
 from service.tokens.keys import ensure_signing_key
 from tests.dbroles import runtime_role
 
@@ -120,7 +121,8 @@ def runtime(settings: Settings, engine: Engine, connection: Connection, clock: F
     sessions = sessionmaker(bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint", class_=Session)
     runtime = build_runtime(settings, engine=engine, sessions=sessions, clock=clock)
     # what `agegate db upgrade` does on a real database, here inside the rolled-back one
-    run_in_transaction(sessions, lambda session: ensure_signing_key(session, runtime.kek, clock()))
+    for realm in REALMS:  # production and sandbox keys (CONTRACT §15)
+        run_in_transaction(sessions, lambda session: ensure_signing_key(session, runtime.kek, clock(), realm))
     return runtime
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-from datetime import timezone
+from datetime import timedelta, timezone
 from typing import Any
 
 from agegate_verifier import MAX_TOKEN_BYTES, TOKEN_TYPE, InvalidToken
 from flask import Blueprint, Response, g, json, request
 from marshmallow import Schema, fields, validate
+from sqlalchemy.orm import Session
 
 from service.api.auth import require_scope
 from service.api.bodies import load
@@ -21,7 +22,9 @@ from service.flows.policies import policy_for
 from service.flows.tokens import TokenRequest
 from service.runtime import current_runtime
 from service.store.transactions import run_in_transaction
-from service.tokens.status_lists import status_list_token
+from service.store import sandbox as sandbox_store
+from service.tokens.issue import sandbox_issuer_of
+from service.tokens.status_lists import ServedList, status_list_token
 
 blueprint = Blueprint("tokens", __name__)
 
@@ -60,16 +63,32 @@ def jwks() -> Response:
     return _cacheable(current_runtime().keyring.snapshot().jwks, max_age=60)
 
 
+@blueprint.get("/sandbox/.well-known/jwks.json")
+def sandbox_jwks() -> Response:
+    """The sandbox tenants' keys only (CONTRACT §15): never in the production JWKS, nor it here."""
+    return _cacheable(current_runtime().sandbox_keyring.snapshot().jwks, max_age=60)
+
+
 @blueprint.get("/.well-known/agegate")
 def discovery() -> Response:
+    return _discovery(current_runtime().settings.issuer)
+
+
+@blueprint.get("/sandbox/.well-known/agegate")
+def sandbox_discovery() -> Response:
+    return _discovery(sandbox_issuer_of(current_runtime().settings.issuer))
+
+
+def _discovery(issuer: str) -> Response:
+    """The realm of `issuer`'s keys and status lists; policy and OAuth are the service's own."""
     runtime = current_runtime()
-    issuer = runtime.settings.issuer
+    service = runtime.settings.issuer
     return _cacheable(
         {
             "issuer": issuer,
             "jwks_uri": f"{issuer}/.well-known/jwks.json",
-            "policy_uri": f"{issuer}/v1/policy",
-            "token_endpoint": f"{issuer}/oauth/token",
+            "policy_uri": f"{service}/v1/policy",
+            "token_endpoint": f"{service}/oauth/token",
             "status_list_uri_prefix": f"{issuer}/v1/status-lists/",
             "brackets": [b.value for b in Bracket],
             "feature_categories": list(runtime.policy.categories),
@@ -108,6 +127,28 @@ def status_list(list_id: int) -> Response:
             session, signing, issuer=runtime.settings.issuer, list_id=list_id, ttl=runtime.settings.status_ttl, now=runtime.clock()
         ),
     )
+    return _status_list_response(served)
+
+
+@blueprint.get("/sandbox/v1/status-lists/<int:list_id>")
+def sandbox_status_list(list_id: int) -> Response:
+    """The list signed by the sandbox keys as `<issuer>/sandbox`, valid until `ttl` past the
+    furthest sandbox clock, so a verifier on any sandbox tenant's time accepts it."""
+    runtime = current_runtime()
+    signing, ttl = runtime.sandbox_keyring.snapshot(), runtime.settings.status_ttl
+
+    def served_list(session: Session) -> ServedList:
+        ahead = max(sandbox_store.clocks(session).values(), default=timedelta(0))
+        return status_list_token(
+            session, signing, issuer=sandbox_issuer_of(runtime.settings.issuer), list_id=list_id, ttl=ttl,
+            now=runtime.clock(), valid_for=ttl + int(ahead.total_seconds()),
+        )
+
+    return _status_list_response(run_in_transaction(runtime.reads, served_list))
+
+
+def _status_list_response(served: ServedList) -> Response:
+    runtime = current_runtime()
     response = Response(served.token, mimetype="application/statuslist+jwt")
     response.set_etag(served.etag)
     response.vary.add("Accept-Encoding")

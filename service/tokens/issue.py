@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agegate_verifier import TOKEN_TYPE
+from agegate_verifier import SANDBOX_PATH, TOKEN_TYPE
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from service.domain.brackets import age_on, bracket_at, next_bracket_change
@@ -18,6 +18,12 @@ from service.domain.consent import effective_scopes
 from service.domain.evidence import Assurance
 from service.domain.policy import Policy
 from service.tokens.signing import sign_compact
+
+
+def sandbox_issuer_of(issuer: str) -> str:
+    """Sandbox tenants' tokens carry `iss` = `<issuer>/sandbox` (CONTRACT §15); their JWKS,
+    discovery and status lists are published under that prefix."""
+    return issuer + SANDBOX_PATH
 
 
 def status_list_uri(issuer: str, list_id: int | str) -> str:

@@ -35,8 +35,9 @@ REFRESH_SECONDS = 5.0
 RETIRE_GRACE = timedelta(seconds=MAX_TOKEN_TTL + 60)
 
 
-def create_key(session: Session, kek: KeyEncryptionKey, now: datetime) -> str:
-    """Generate a key, store it wrapped, make it active (retiring the previous); returns its kid."""
+def create_key(session: Session, kek: KeyEncryptionKey, now: datetime, realm: str = key_store.PRODUCTION) -> str:
+    """Generate a key of `realm`, store it wrapped, make it active (retiring the realm's
+    previous); returns its kid."""
     private_key = Ed25519PrivateKey.generate()
     jwk = public_jwk(private_key)
     raw = private_key.private_bytes(
@@ -49,16 +50,18 @@ def create_key(session: Session, kek: KeyEncryptionKey, now: datetime) -> str:
         public_jwk=json.dumps(jwk, sort_keys=True),
         now=now,
         retire_grace=RETIRE_GRACE,
+        realm=realm,
     )
     return jwk["kid"]
 
 
-def ensure_signing_key(session: Session, kek: KeyEncryptionKey, now: datetime) -> str | None:
-    """Create the first signing key if there is no active one; returns its kid, or None if
-    one was already active. Run by `agegate db upgrade` and at start-up, never on a read."""
-    if key_store.active_key(session) is not None:
+def ensure_signing_key(session: Session, kek: KeyEncryptionKey, now: datetime, realm: str = key_store.PRODUCTION) -> str | None:
+    """Create the realm's first signing key if it has no active one; returns its kid, or None
+    if one was already active. Run by `agegate db upgrade` and at start-up for each realm,
+    never on a read."""
+    if key_store.active_key(session, realm) is not None:
         return None
-    return create_key(session, kek, now)
+    return create_key(session, kek, now, realm)
 
 
 class NoSigningKey(Exception):
@@ -78,7 +81,14 @@ class KeySnapshot:
 class Keyring:
     """The process's view of the signing keys, refreshed from the database every few seconds."""
 
-    def __init__(self, sessions: sessionmaker[Session], kek: KeyEncryptionKey, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        kek: KeyEncryptionKey,
+        clock: Callable[[], datetime],
+        realm: str = key_store.PRODUCTION,
+    ) -> None:
+        self.realm = realm
         self._sessions = sessions
         self._kek = kek
         self._clock = clock
@@ -125,7 +135,8 @@ class Keyring:
         """Read the keys; writes nothing (the first key is made by ensure_signing_key)."""
         now = self._clock()
         active, published = run_in_transaction(
-            self._sessions, lambda session: (key_store.active_key(session), key_store.published_keys(session, now))
+            self._sessions,
+            lambda session: (key_store.active_key(session, self.realm), key_store.published_keys(session, now, self.realm)),
         )
         if active is None:
             raise NoSigningKey()

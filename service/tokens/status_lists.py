@@ -25,9 +25,12 @@ class ServedList:
 
 
 def status_list_token(
-    session: Session, snapshot: KeySnapshot, *, issuer: str, list_id: int, ttl: int, now: datetime
+    session: Session, snapshot: KeySnapshot, *, issuer: str, list_id: int, ttl: int, now: datetime, valid_for: int | None = None
 ) -> ServedList:
     """The signed list for `list_id`, one bit per slot (1 = revoked); raises NotFound.
+
+    `exp` is `iat + ttl`, or `iat + valid_for` when given: a sandbox list stays valid for
+    verifiers on sandbox clocks that run ahead of `now` (verifiers still refetch after `ttl`).
 
     Always the list's full capacity, handed out or not: a token for a slot handed out after
     a verifier (or a CDN) cached the list must still find its index in range. Unused slots
@@ -43,6 +46,6 @@ def status_list_token(
     lst = encode_statuses(bits, 1, strategy=zlib.Z_RLE)
     iat = int(now.timestamp())
     uri = status_list_uri(issuer, list_id)
-    claims = {"iss": issuer, "sub": uri, "iat": iat, "exp": iat + ttl, "ttl": ttl, "status_list": {"bits": 1, "lst": lst}}
+    claims = {"iss": issuer, "sub": uri, "iat": iat, "exp": iat + (valid_for or ttl), "ttl": ttl, "status_list": {"bits": 1, "lst": lst}}
     token = sign_compact(STATUS_LIST_TYPE, claims, kid=snapshot.kid, private_key=snapshot.private_key)
     return ServedList(token, hashlib.sha256(token.encode()).hexdigest()[:32])

@@ -15,6 +15,7 @@ from flask import Response, abort, g, redirect, request, session, url_for
 
 from service.api.ratelimits import GUARDIAN_CODE_PER_ADDRESS, RateLimit, by_address, rate_limited
 from service.runtime import current_runtime
+from service.store.keys import PRODUCTION, SANDBOX
 from service.domain.brackets import bracket_at
 from service.guardian import requests as steps
 from service.guardian.receipts import read_receipt
@@ -141,7 +142,9 @@ def enter_code(token: str) -> Any:
 def answer(token: str) -> Any:
     check_csrf(request.form.get("csrf"))
     runtime = current_runtime()
-    key = runtime.keyring.snapshot()  # before the write transaction: it reads in its own
+    # before the write transaction (the keyring reads in its own): the realm's key signs the
+    # receipt, a sandbox tenant's with the sandbox key as `<issuer>/sandbox` (CONTRACT §15)
+    keys = {PRODUCTION: runtime.keyring.snapshot(), SANDBOX: runtime.sandbox_keyring.snapshot()}
 
     def record_answer(db: Any) -> tuple[Any, Any]:
         """(the page that says why not, None), or (None, (request_id, manage token, until))."""
@@ -167,7 +170,7 @@ def answer(token: str) -> Any:
             return render("guardian/consent.html", locale, 422, choices=choices, errors=errors, **context), None
         allowed = tuple(c for c in asked if choices[c] == "allow")
         refused = tuple(c for c in asked if choices[c] == "refuse")
-        answered = steps.answer_request(db, runtime.deps, record, steps.Answer(allowed, refused, method), key)
+        answered = steps.answer_request(db, runtime.deps, record, steps.Answer(allowed, refused, method), keys[runtime.realm])
         return None, (record.request_id, *steps.issue_manage_link(db, runtime.deps, answered.request))
 
     refusal, done = run_in_transaction(runtime.sessions, record_answer)
@@ -188,14 +191,15 @@ def _answered(db: Any, token: str) -> ConsentRequest:
 @blueprint.get("/guardian/r/<token>/receipt")
 def receipt_page(token: str) -> Any:
     runtime = current_runtime()
-    jwks = runtime.keyring.snapshot().jwks
+    jwks = {PRODUCTION: runtime.keyring.snapshot().jwks, SANDBOX: runtime.sandbox_keyring.snapshot().jwks}
 
     def show(db: Any) -> Any:
         record = _answered(db, token)
+        realm = runtime.for_tenant(record.tenant, db)  # a sandbox tenant's receipts are the sandbox issuer's
         locale = page_locale(record.locale)
         tenant_name = tenant_setup(db, record.tenant)
         policy, tz = runtime.policy, runtime.settings.timezone
-        claims = read_receipt(record.receipt or "", jwks, runtime.settings.issuer)
+        claims = read_receipt(record.receipt or "", jwks[realm.realm], realm.token_issuer)
         titles = {c: policy.category_text(c, locale).title for c in record.scopes.split()}
         manage_token, manage_until = session.get("manage", {}).get(record.request_id, (None, None))
         return render(

@@ -126,3 +126,9 @@ def test_consent_expiry_given_by_the_app_is_judged_on_the_sandbox_clock(http, ap
     assert refused.status_code == 422 and "expires_at" in refused.get_json()["errors"]
     future = (START + timedelta(days=31)).isoformat()
     assert http.post("/v1/consents", json={**consent, "expires_at": future}, headers=sandbox).status_code == 201
+
+
+def test_moving_one_sandbox_tenants_clock_leaves_another_sandbox_tenants_alone(http, api, sandbox) -> None:  # type: ignore[no-untyped-def]
+    other = api.bearer("subjects:read", tenant="other-try-app", sandbox=True)
+    http.post(CLOCK, json={"advance": "P3D"}, headers=sandbox)
+    assert check(http.get(CLOCK, headers=other), "GET", CLOCK)["offset_seconds"] == 0

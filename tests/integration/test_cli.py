@@ -144,9 +144,9 @@ def test_clients_create_refuses_a_bad_scope_with_one_line_and_writes_nothing(mig
     assert client_rows(migrated) == []
 
 
-def rotated_kid(result: subprocess.CompletedProcess[str]) -> str:
+def rotated_kid(result: subprocess.CompletedProcess[str], realm: str = "") -> str:
     out = ok(result)
-    return out.split("new active key ", 1)[1].split(";", 1)[0]
+    return out.split(f"new active {realm}key ", 1)[1].split(";", 1)[0]
 
 
 def test_keys_rotate_twice_publishes_both_keys(migrated: str) -> None:
@@ -163,6 +163,21 @@ def test_keys_rotate_twice_publishes_both_keys(migrated: str) -> None:
         app.extensions["agegate"].engine.dispose()
     assert sorted(key["kid"] for key in jwks["keys"]) == sorted([first, second])
     assert all("d" not in key for key in jwks["keys"])  # public halves only
+
+
+def test_keys_rotate_sandbox_rotates_only_the_sandbox_keys(migrated: str) -> None:
+    from service.app import create_app
+
+    app = create_app(settings_for(migrated))
+    try:
+        before = app.test_client().get("/.well-known/jwks.json").get_json()
+        kid = rotated_kid(run(migrated, "keys", "rotate", "--sandbox"), "sandbox ")
+        sandbox = {key["kid"] for key in app.test_client().get("/sandbox/.well-known/jwks.json").get_json()["keys"]}
+        after = app.test_client().get("/.well-known/jwks.json").get_json()
+    finally:
+        app.extensions["agegate"].engine.dispose()
+    assert kid in sandbox and len(sandbox) == 2  # the first sandbox key (db upgrade) and the new one
+    assert after == before and kid not in {key["kid"] for key in after["keys"]}
 
 
 def seed_due_consent(url: str) -> None:

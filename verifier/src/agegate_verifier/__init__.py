@@ -21,6 +21,7 @@ from ._constants import (
     MAX_LEEWAY,
     MAX_TOKEN_BYTES,
     RECEIPT_TYPE,
+    SANDBOX_PATH,
     STATUS_LIST_TYPE,
     TOKEN_TYPE,
 )
@@ -45,6 +46,7 @@ from .errors import (
     WrongAudience,
     WrongTenant,
     WrongIssuer,
+    WrongRealm,
     WrongType,
 )
 
@@ -55,6 +57,7 @@ __all__ = [
     "MAX_TOKEN_BYTES",
     "REASONS",
     "RECEIPT_TYPE",
+    "SANDBOX_PATH",
     "STATUS_LIST_TYPE",
     "TOKEN_TYPE",
     "AsyncVerifier",
@@ -81,6 +84,7 @@ __all__ = [
     "WrongAudience",
     "WrongTenant",
     "WrongIssuer",
+    "WrongRealm",
     "WrongType",
     "jwk_thumbprint",
 ]

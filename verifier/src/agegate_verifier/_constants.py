@@ -24,6 +24,9 @@ MAX_TOKEN_BYTES: Final = 8192
 MAX_LEEWAY: Final = 60
 #: Path under the issuer URL where status lists are published.
 STATUS_LIST_PATH: Final = "/v1/status-lists/"
+#: The issuer of sandbox tenants' tokens is the service's issuer with this path appended:
+#: its own keys, JWKS and status lists, never the production ones.
+SANDBOX_PATH: Final = "/sandbox"
 #: Path under the issuer URL where the signing keys are published.
 JWKS_PATH: Final = "/.well-known/jwks.json"
 #: The ``prev`` of a tenant's first consent-log event.

@@ -9,12 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ._claims import ClaimsChecker, Decision, Entry, decide, denial
-from ._constants import JWKS_PATH, MAX_LEEWAY, MAX_TOKEN_BYTES, TOKEN_TYPE
+from ._b64 import b64url_decode
+from ._constants import JWKS_PATH, MAX_LEEWAY, MAX_TOKEN_BYTES, SANDBOX_PATH, TOKEN_TYPE
 from ._http import HttpFetcher, normalized_issuer
 from ._jwks import HttpJwks, KeySource
 from ._jws import CompactVerifier
 from ._status import HttpStatusLists, StatusSource
-from .errors import Expired, InvalidToken, NotYetValid, Revoked
+from ._json import json_object
+from .errors import Expired, InvalidToken, NotYetValid, Revoked, UnknownKey, WrongRealm
 
 _log = logging.getLogger("agegate.verifier")
 
@@ -64,6 +66,7 @@ class Verifier:
         if statuses is None:
             assert fetch is not None
             statuses = HttpStatusLists(issuer, keys, fetch, clock, leeway=leeway)
+        self._issuer = issuer
         self._jws = CompactVerifier(TOKEN_TYPE, keys, MAX_TOKEN_BYTES)
         self._claims = ClaimsChecker(issuer, audience, leeway, tenant)
         self._statuses = statuses
@@ -128,12 +131,30 @@ class Verifier:
     def _new_entry(self, token: str) -> tuple[Entry, dict[str, Any]]:
         kid, jti = "-", None
         try:
-            kid, payload, claims = self._jws.verify(token)
+            try:
+                kid, payload, claims = self._jws.verify(token)
+            except UnknownKey:
+                self._refuse_other_realm(token)
+                raise
             jti = claims.get("jti")
             return self._claims.entry(kid, payload, claims), claims
         except InvalidToken as error:
             _log.info("token rejected: reason=%s kid=%s jti=%r", error.reason, kid, jti)
             raise
+
+    def _refuse_other_realm(self, token: str) -> None:
+        """Raise WrongRealm when a token whose key is unknown names the other realm of this
+        service as its issuer (sandbox for a production verifier, or the reverse). The claim is
+        read unverified only to name the refusal: the token is refused either way."""
+        issuer = self._issuer
+        other = issuer[: -len(SANDBOX_PATH)] if issuer.endswith(SANDBOX_PATH) else issuer + SANDBOX_PATH
+        try:
+            iss = json_object(b64url_decode(token.split(".")[1])).get("iss")
+        except (ValueError, IndexError, InvalidToken):
+            return
+        if isinstance(iss, str) and iss.rstrip("/") == other:
+            realm = "a production" if issuer.endswith(SANDBOX_PATH) else "a sandbox"
+            raise WrongRealm(f"{realm} token (iss {iss}): verify it with Verifier(issuer={iss!r})")
 
     def _touch(self, token: str) -> None:
         # OrderedDict operations are atomic under the GIL; a concurrent eviction can only

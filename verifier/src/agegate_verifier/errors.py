@@ -27,6 +27,7 @@ __all__ = [
     "WrongAudience",
     "WrongTenant",
     "WrongIssuer",
+    "WrongRealm",
     "WrongType",
 ]
 
@@ -72,6 +73,15 @@ class UnknownKey(InvalidToken):
     """``kid`` names no Ed25519 key the issuer publishes (and the JWKS was fetched fine)."""
 
     reason = "unknown_key"
+
+
+class WrongRealm(UnknownKey):
+    """A sandbox tenant's token (``iss`` ``<issuer>/sandbox``) given to a verifier of the
+    production issuer, or a production token to a verifier of ``<issuer>/sandbox``: signed
+    with keys the configured issuer never publishes. Verify sandbox tokens with
+    ``Verifier(issuer="<issuer>/sandbox", ...)``."""
+
+    reason = "wrong_realm"
 
 
 class JwksUnavailable(InvalidToken):
@@ -142,7 +152,7 @@ class UnknownFeature(InvalidToken):
 REASONS: tuple[str, ...] = tuple(
     cls.reason
     for cls in (
-        TooLarge, Malformed, UnsupportedAlgorithm, WrongType, UnknownKey, JwksUnavailable,
+        TooLarge, Malformed, UnsupportedAlgorithm, WrongType, UnknownKey, WrongRealm, JwksUnavailable,
         BadSignature, WrongIssuer, WrongAudience, WrongTenant, Expired, NotYetValid, Revoked,
         StatusUnavailable, UnknownFeature,
     )
