@@ -490,6 +490,7 @@ def report(tenant: str, year: int, out: str) -> None:
 
     from service.reports import annual, page
     from service.reports.summary import summary
+    from service.store import sandbox as sandbox_store
 
     runtime = _runtime()
     tz = runtime.settings.timezone
@@ -499,6 +500,9 @@ def report(tenant: str, year: int, out: str) -> None:
         click.echo(f"agegate: --year: expected 2000 to {local_now.year}", err=True)
         sys.exit(2)
     with runtime.reporting.transaction() as session:
+        if sandbox_store.is_sandbox(session, tenant):
+            # CONTRACT §15: nothing of a sandbox tenant appears in production reports
+            _fail(f"tenant {tenant} is a sandbox tenant: its figures are test data, never a compliance report")
         summary_document = summary(session, runtime.kek, runtime.policy, tenant, now, local_now)
         annual_document = annual.minors_pi(session, runtime.kek, runtime.policy, tenant, year, tz, now)
     generated = local_now.replace(microsecond=0).isoformat()

@@ -53,3 +53,13 @@ def test_a_production_tenant_cannot_get_a_sandbox_client(migrated: str) -> None:
 def test_a_regulator_client_is_never_a_sandbox_one(migrated: str) -> None:  # noqa: F811
     refused = run(migrated, "clients", "create", "--regulator", "--name", "CAC", "--sandbox")
     assert refused.returncode == 2 and "belong to no tenant" in refused.stderr
+
+
+def test_the_compliance_report_refuses_a_sandbox_tenant(migrated: str, tmp_path) -> None:  # noqa: F811, ANN001
+    ok(_create(migrated, "try-app", "--sandbox"))
+    out = tmp_path / "report.html"
+    refused = run(migrated, "report", "--tenant", "try-app", "--year", "2026", "--out", str(out))
+    assert refused.returncode == 2 and "sandbox tenant" in refused.stderr and not out.exists()
+    ok(_create(migrated, "live-app"))
+    ok(run(migrated, "report", "--tenant", "live-app", "--year", "2026", "--out", str(out)))
+    assert "Compliance report: live-app" in out.read_text(encoding="utf-8")
