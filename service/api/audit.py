@@ -10,9 +10,9 @@ from flask import Blueprint, Response, g, request, stream_with_context
 from marshmallow import Schema, fields, validate
 
 from service.api.auth import require_scope
+from service.api.realm import caller_runtime
 from service.api.tenancy import readable_tenant
 from service.auditlog.export import checkpoint_claims, checkpoint_line, sign_checkpoint, stored_event_line
-from service.runtime import current_runtime
 from service.store import audit_log
 
 blueprint = Blueprint("audit", __name__)
@@ -37,7 +37,9 @@ EXPORT_QUERY = ExportQuery()  # schemas are stateless: build each once, not per 
 def export_consent_log() -> Response:
     """Stream the tenant's log window (since/until on recorded_at, from_seq on seq) as NDJSON,
     closed by a signed checkpoint; gzip-compressed when the caller accepts it."""
-    runtime = current_runtime()
+    # A sandbox tenant's own export is signed with the sandbox keys as `<issuer>/sandbox`, so
+    # it can never pass for a production log (CONTRACT §15); regulators reach production only.
+    runtime = caller_runtime()
     query = EXPORT_QUERY.load(request.args.to_dict())
     since, until, from_seq = query.get("since"), query.get("until"), query.get("from_seq")
     snapshot = runtime.keyring.snapshot()
@@ -68,7 +70,7 @@ def export_consent_log() -> Response:
             if chunk:
                 yield b"".join(chunk)
         claims = checkpoint_claims(
-            issuer=runtime.settings.issuer, tenant=tenant, seq=seq, head=head, count=count,
+            issuer=runtime.token_issuer, tenant=tenant, seq=seq, head=head, count=count,
             iat=int(runtime.clock().timestamp()),
         )
         yield checkpoint_line(seq=seq, head=head, count=count, jws=sign_checkpoint(claims, snapshot.private_key, snapshot.kid))

@@ -73,3 +73,22 @@ def test_a_sandbox_tenant_cannot_be_turned_into_a_production_one(http: Any, api:
     assert http.get("/v1/subjects/kid", headers=sandbox).status_code == 200
     assert http.get("/v1/tenants", headers=regulator).get_json() == {"items": [{"tenant": "tenant-a"}]}
     assert http.get(f"/v1/reports/summary?tenant={SANDBOX}", headers=regulator).status_code == 404
+
+
+def test_a_sandbox_tenants_export_is_signed_as_the_sandbox_and_never_verifies_as_production(
+    http: Any, sandbox: dict[str, str]
+) -> None:
+    import base64
+    import json
+
+    def claims_and_kid(jws: str) -> tuple[dict[str, Any], str]:
+        header, payload, _ = (base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)) for part in jws.split("."))
+        return json.loads(payload), json.loads(header)["kid"]
+
+    lines = http.get("/v1/audit/consent-log", headers=sandbox).get_data().splitlines()
+    checkpoint = json.loads(lines[-1])
+    claims, kid = claims_and_kid(checkpoint["jws"])
+    sandbox_kids = {key["kid"] for key in http.get("/sandbox/.well-known/jwks.json").get_json()["keys"]}
+    production_kids = {key["kid"] for key in http.get("/.well-known/jwks.json").get_json()["keys"]}
+    assert claims["iss"].endswith("/sandbox") and claims["tenant"] == SANDBOX
+    assert kid in sandbox_kids and kid not in production_kids
