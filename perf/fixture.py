@@ -60,7 +60,7 @@ class BenchService:
         self.server.start()
         # The first request creates the signing key: do it once, before concurrent load.
         http_json("GET", self.base + "/.well-known/jwks.json")
-        log(f"{self.db_name}: service up at {self.base} ({self.workers} sync workers)")
+        log(f"{self.db_name}: service up at {self.base} ({self.workers} workers)")
         return self
 
     def __exit__(self, *exc: object) -> None:
