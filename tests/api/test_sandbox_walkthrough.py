@@ -7,40 +7,17 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-import pytest
 from standardwebhooks.webhooks import Webhook
 
 from service.worker import build_worker
-from tests.conftest import FakeClock
-from tests.webhook_receiver import Receiver
+from tests.webhook_fixtures import clock, receiver, runtime  # noqa: F401  (fixtures)
 
 TENANT = "my-app-test"
 AUDIENCE = "my-persona-test"
 SCOPES = ("subjects:write", "subjects:read", "tokens:issue", "consent:write", "consent:read", "webhooks:manage")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    # Real time: the Standard Webhooks library refuses signatures more than 5 minutes off.
-    return FakeClock(datetime.now(timezone.utc).replace(microsecond=0))
-
-
-@pytest.fixture
-def runtime(runtime):  # type: ignore[no-untyped-def]
-    return replace(runtime, settings=replace(runtime.settings, webhook_allow_private=True))
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    if receiver._server is not None:
-        receiver.stop()
 
 
 def _ok(response: Any, status: int = 200) -> Any:

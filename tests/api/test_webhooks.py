@@ -16,8 +16,8 @@ from service.delivery import Sender
 from service.events.retry import Backoff
 from service.store.models import WebhookSubscription
 from service.worker import Worker
-from tests.conftest import ALL_SCOPES, FakeClock
-from tests.webhook_receiver import Receiver
+from tests.conftest import ALL_SCOPES
+from tests.webhook_fixtures import clock, receiver, runtime  # noqa: F401  (fixtures)
 
 GUARDIAN_ID = "11010219840406970X"
 # Fast and deterministic: 1 s, 2 s, 4 s ... capped at 8 s, given up after a minute.
@@ -25,27 +25,8 @@ FAST = Backoff(first=timedelta(seconds=1), cap=timedelta(seconds=8), jitter=0.0,
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    # Real time: the standardwebhooks library refuses signatures more than 5 minutes off.
-    return FakeClock(datetime.now(timezone.utc).replace(microsecond=0))
-
-
-@pytest.fixture
-def runtime(runtime):  # type: ignore[no-untyped-def]
-    return replace(runtime, settings=replace(runtime.settings, webhook_allow_private=True))
-
-
-@pytest.fixture
 def auth(api):  # type: ignore[no-untyped-def]
     return api.bearer(*ALL_SCOPES)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    if receiver._server is not None:
-        receiver.stop()
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from service.worker import Worker
 from tests.conftest import TEST_KEK, FakeClock
 from tests.integration.conftest import needs_postgres
 from tests.event_samples import BUILT
-from tests.webhook_receiver import Receiver
+from tests.webhook_fixtures import receiver  # noqa: F401  (fixture)
 
 KEK = KeyEncryptionKey(TEST_KEK)
 FAST = Backoff(first=timedelta(milliseconds=50), cap=timedelta(milliseconds=200), give_up_after=timedelta(minutes=10))
@@ -45,14 +45,6 @@ def database(fresh_database_url: str) -> Iterator[tuple[str, Any]]:
     engine = make_engine(fresh_database_url)
     yield fresh_database_url, make_sessionmaker(engine)
     engine.dispose()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    if receiver._server is not None:
-        receiver.stop()
 
 
 def now() -> datetime:
