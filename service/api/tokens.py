@@ -186,7 +186,10 @@ def verify() -> dict[str, Any]:
         return {"active": False, "reason": "no_audience_registered"}
     verifier = runtime.online_verifiers(g.caller.audience, g.caller.tenant)
     try:
-        claims = verifier.verify(body["token"])
+        if "feature" in body:  # one check of the token gives the claims and the decision
+            claims, decision = verifier.verify_and_gate(body["token"], body["feature"])
+        else:
+            claims, decision = verifier.verify(body["token"]), None
     except InvalidToken as error:
         return {"active": False, "reason": error.reason}
     answer: dict[str, Any] = {
@@ -199,8 +202,7 @@ def verify() -> dict[str, Any]:
     }
     if "limits" in claims:
         answer["limits"] = claims["limits"]
-    if "feature" in body:
-        decision = verifier.gate(body["token"], body["feature"])
+    if decision is not None:
         answer.update(decision=decision.decision, obligations=list(decision.obligations))
         if decision.reason is not None:
             answer["reason"] = decision.reason
