@@ -84,7 +84,10 @@ def token_facts(session: Session, tenant: str, subject_ref: str, audience: str, 
 
     A consent counts while it has no ending and `now` is before its `expires_at`.
     """
-    rows = session.execute(_TOKEN_FACTS, {"tenant": tenant, "subject_ref": subject_ref, "audience": audience, "now": now}).all()
+    # On the session's connection: a SELECT of columns needs nothing of the ORM's execution
+    # layer, which costs ~0.1 ms of CPU a call (a fifth of this function's).
+    params = {"tenant": tenant, "subject_ref": subject_ref, "audience": audience, "now": now}
+    rows = session.connection().execute(_TOKEN_FACTS, params).all()
     if not rows:
         raise NotFound("subject", subject_ref)
     first = rows[0]
