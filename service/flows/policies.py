@@ -41,13 +41,14 @@ class _EffectivePolicies:
         self._entries: OrderedDict[tuple[str, str, int, str], Policy] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, base: Policy, tenant: str, revision: int, document: dict[str, Any]) -> Policy:
-        key = (base.version, tenant, revision, json.dumps(document, sort_keys=True))
+    def get(self, base: Policy, tenant: str, revision: int, document: str) -> Policy:
+        """The policy for the override `document` (JSON text), parsed only when not cached."""
+        key = (base.version, tenant, revision, document)
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
                 return self._entries[key]
-        policy = effective_policy(base, document, tenant, revision)
+        policy = effective_policy(base, json.loads(document), tenant, revision)
         with self._lock:
             self._entries[key] = policy
             while len(self._entries) > self._size:
@@ -64,7 +65,15 @@ def policy_for(session: Session, deps: Deps, tenant: str, at: datetime | None = 
     installed = tenant_policy_store.in_force(session, tenant, at)
     if installed is None:
         return deps.policy
-    return _EFFECTIVE.get(deps.policy, tenant, installed.revision, installed.document)
+    return _EFFECTIVE.get(deps.policy, tenant, installed.revision, json.dumps(installed.document, sort_keys=True))
+
+
+def policy_of_revision(deps: Deps, tenant: str, revision: int | None, document: str | None) -> Policy:
+    """What `policy_for` answers now, from the tenant's latest revision and its document (the
+    JSON text as stored) read by the caller's own statement; the base policy for no revision."""
+    if revision is None or document is None:
+        return deps.policy
+    return _EFFECTIVE.get(deps.policy, tenant, revision, document)
 
 
 def install_tenant_policy(session: Session, deps: Deps, install: TenantPolicyInstall) -> InstalledPolicy:

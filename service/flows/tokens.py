@@ -12,7 +12,7 @@ from service.domain.brackets import Bracket, bracket_at
 from service.domain.controls import NO_CONTROLS, GuardianControls
 from service.domain.policy import Policy
 from service.flows.deps import Deps
-from service.flows.policies import policy_for
+from service.flows.policies import policy_of_revision
 from service.store import controls as controls_store
 from service.store import status as status_store
 from service.store import subjects as subject_store
@@ -33,7 +33,8 @@ def issue_token(session: Session, deps: Deps, request: TokenRequest) -> IssuedTo
     """Sign an age token for the subject as it stands now; raises store NotFound, and
     AudienceOfAnotherTenant for an audience another tenant registered (CONTRACT §16).
 
-    Run it in a read transaction: it writes nothing.
+    Run it in a read transaction: it writes nothing. Everything it reads comes from one
+    SELECT (token_facts), so a read session without BEGIN sees one consistent snapshot.
     """
     signing = deps.keyring.snapshot()  # refreshes (every few seconds) in a read session of its own
     now = deps.clock()
@@ -52,11 +53,11 @@ def issue_token(session: Session, deps: Deps, request: TokenRequest) -> IssuedTo
         consent_ids=facts.consent_ids,
         consents_expire_at=facts.consents_expire_at,
     )
-    policy = policy_for(session, deps, request.tenant)
+    policy = policy_of_revision(deps, request.tenant, facts.policy_revision, facts.policy_document)
     issued = token_signing.issue_token(
         subject,
         policy=policy,
-        controls=_controls_of_minor(session, deps, policy, request.tenant, subject),
+        controls=_controls_of_minor(deps, policy, subject, facts.controls_document),
         issuer=deps.issuer,
         tenant=request.tenant,
         audience=request.audience,
@@ -70,10 +71,9 @@ def issue_token(session: Session, deps: Deps, request: TokenRequest) -> IssuedTo
     return issued
 
 
-def _controls_of_minor(session: Session, deps: Deps, policy: Policy, tenant: str, subject: TokenSubject) -> GuardianControls:
-    """The guardian's controls, looked up only for minors: adults have none to carry, and
-    their tokens (most tokens) are spared the query."""
-    if bracket_at(subject.birth_date, deps.clock(), deps.timezone) not in (Bracket.UNDER_14, Bracket.MINOR):
+def _controls_of_minor(deps: Deps, policy: Policy, subject: TokenSubject, document: str | None) -> GuardianControls:
+    """The guardian's controls as last set (`document`, None if never), for minors only:
+    adults have none to carry, and their tokens (most tokens) are spared the parse."""
+    if document is None or bracket_at(subject.birth_date, deps.clock(), deps.timezone) not in (Bracket.UNDER_14, Bracket.MINOR):
         return NO_CONTROLS
-    in_force = controls_store.in_force(session, tenant, subject.subject_ref, policy.categories)
-    return NO_CONTROLS if in_force is None else in_force.controls
+    return controls_store.stored_controls(document, policy.categories)

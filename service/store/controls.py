@@ -56,4 +56,9 @@ def in_force(
     row = session.scalars(query.order_by(GuardianControlsChange.id.desc()).limit(1)).first()
     if row is None:
         return None
-    return ControlsInForce(controls_from_document(json.loads(row.controls), categories), row.guardian_ref, row.set_at, row.log_seq)
+    return ControlsInForce(stored_controls(row.controls, categories), row.guardian_ref, row.set_at, row.log_seq)
+
+
+def stored_controls(document: str, categories: tuple[str, ...]) -> GuardianControls:
+    """The controls of one stored change (its `controls` column, JSON)."""
+    return controls_from_document(json.loads(document), categories)

@@ -1,4 +1,5 @@
-"""Everything token issuance needs about a subject, read in one round trip."""
+"""Everything token issuance reads from the database, in one round trip: the subject, its
+active consents, who owns the audience, the tenant's policy revision and the child's controls."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from service.domain.consent import earliest_expiry
 from service.store.base import UTCDateTime
 from service.store.errors import NotFound
-from service.store.models import Audience, Consent, ConsentEnding, Subject
+from service.store.models import Audience, Consent, ConsentEnding, GuardianControlsChange, Subject, TenantPolicyRevision
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class TokenFacts:
     consent_ids: tuple[str, ...]
     consents_expire_at: datetime | None
     audience_tenant: str | None  # the tenant owning the requested audience, None if unregistered
+    policy_revision: int | None  # the tenant's latest policy revision, None if it never installed one
+    policy_document: str | None  # that revision's override document (JSON, as stored)
+    controls_document: str | None  # the child's controls as last set (JSON, as stored), None if never set
 
 
 def _statement() -> Select[Any]:
@@ -34,6 +38,20 @@ def _statement() -> Select[Any]:
         Consent.child_ref == Subject.subject_ref,
         ~select(ConsentEnding.consent_id).where(ConsentEnding.consent_id == Consent.consent_id).exists(),
         (Consent.expires_at.is_(None)) | (Consent.expires_at > bindparam("now", type_=UTCDateTime())),
+    )
+    # Uncorrelated (bound parameters only), so PostgreSQL runs each once per statement, not per
+    # consent row: an index probe each.
+    latest_policy = (
+        select(TenantPolicyRevision.revision, TenantPolicyRevision.document)
+        .where(TenantPolicyRevision.tenant == bindparam("tenant"))
+        .order_by(TenantPolicyRevision.revision.desc())
+        .limit(1)
+    )
+    latest_controls = (
+        select(GuardianControlsChange.controls)
+        .where(GuardianControlsChange.tenant == bindparam("tenant"), GuardianControlsChange.child_ref == bindparam("subject_ref"))
+        .order_by(GuardianControlsChange.id.desc())
+        .limit(1)
     )
     return (
         select(
@@ -46,6 +64,9 @@ def _statement() -> Select[Any]:
             Consent.scopes,
             Consent.expires_at,
             select(Audience.tenant).where(Audience.audience == bindparam("audience")).scalar_subquery().label("audience_tenant"),
+            latest_policy.with_only_columns(TenantPolicyRevision.revision).scalar_subquery().label("policy_revision"),
+            latest_policy.with_only_columns(TenantPolicyRevision.document).scalar_subquery().label("policy_document"),
+            latest_controls.scalar_subquery().label("controls_document"),
         )
         .outerjoin(Consent, active)
         .where(Subject.tenant == bindparam("tenant"), Subject.subject_ref == bindparam("subject_ref"))
@@ -58,12 +79,15 @@ _TOKEN_FACTS = _statement()
 
 
 def token_facts(session: Session, tenant: str, subject_ref: str, audience: str, now: datetime) -> TokenFacts:
-    """The subject, what its active consents cover and who owns `audience`, in one SELECT;
-    raises NotFound.
+    """The subject, what its active consents cover, who owns `audience`, the tenant's policy
+    revision and the subject's guardian controls, in one SELECT; raises NotFound.
 
     A consent counts while it has no ending and `now` is before its `expires_at`.
     """
-    rows = session.execute(_TOKEN_FACTS, {"tenant": tenant, "subject_ref": subject_ref, "audience": audience, "now": now}).all()
+    # On the session's connection: a SELECT of columns needs nothing of the ORM's execution
+    # layer, which costs ~0.1 ms of CPU a call (a fifth of this function's).
+    params = {"tenant": tenant, "subject_ref": subject_ref, "audience": audience, "now": now}
+    rows = session.connection().execute(_TOKEN_FACTS, params).all()
     if not rows:
         raise NotFound("subject", subject_ref)
     first = rows[0]
@@ -78,4 +102,7 @@ def token_facts(session: Session, tenant: str, subject_ref: str, audience: str, 
         consent_ids=tuple(row.consent_id for row in consents),
         consents_expire_at=earliest_expiry(row.expires_at for row in consents),
         audience_tenant=first.audience_tenant,
+        policy_revision=first.policy_revision,
+        policy_document=first.policy_document,
+        controls_document=first.controls_document,
     )

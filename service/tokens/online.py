@@ -37,7 +37,12 @@ class KeyringKeys:
 
 
 class DatabaseStatuses:
-    """Status bits read from the database, each list cached for STATUS_REFRESH_SECONDS."""
+    """Status bits read from the database, each list cached for STATUS_REFRESH_SECONDS.
+
+    A list gone stale is read once however many requests find it so together: the first
+    reads it, the others wait for that answer (a greenlet's lock under gevent) instead of
+    each opening a connection of its own for the same rows.
+    """
 
     def __init__(self, sessions: sessionmaker[Session], issuer: str) -> None:
         self._sessions = sessions
@@ -53,8 +58,15 @@ class DatabaseStatuses:
         list_id = int(uri[len(self._prefix):])
         cached = self._lists.get(list_id)
         if cached is None or time.monotonic() - cached[0] > STATUS_REFRESH_SECONDS:
-            cached = self._load(list_id)
+            cached = self._refresh(list_id)
         return 1 if idx in cached[1] else 0
+
+    def _refresh(self, list_id: int) -> tuple[float, frozenset[int]]:
+        with self._lock:
+            cached = self._lists.get(list_id)
+            if cached is not None and time.monotonic() - cached[0] <= STATUS_REFRESH_SECONDS:
+                return cached  # read by the request this one waited for
+            return self._load(list_id)
 
     def _load(self, list_id: int) -> tuple[float, frozenset[int]]:
         def read(session: Session) -> frozenset[int] | None:
@@ -62,12 +74,11 @@ class DatabaseStatuses:
                 return None
             return frozenset(status_store.revoked_indexes(session, list_id))
 
+        read_at = time.monotonic()  # before the read: a revocation committed during it is older
         revoked = run_in_transaction(self._sessions, read)
         if revoked is None:
             raise StatusUnavailable("no such status list")
-        loaded = (time.monotonic(), revoked)
-        with self._lock:
-            self._lists[list_id] = loaded
+        loaded = self._lists[list_id] = (read_at, revoked)
         return loaded
 
 

@@ -11,6 +11,7 @@ import jwt as pyjwt
 import pytest
 from agegate_verifier import Revoked, Verifier
 
+from service.api.tokens import VERIFY, well_formed_verify_body
 from tests.conftest import ALL_SCOPES, ISSUER
 
 GUARDIAN_ID = "11010219840406970X"  # born 1984-04-06
@@ -361,3 +362,33 @@ def test_a_retired_key_leaves_the_jwks_once_its_tokens_can_no_longer_live(http, 
     runtime.keyring.refresh()
     kids = [k["kid"] for k in http.get("/.well-known/jwks.json").get_json()["keys"]]
     assert first not in kids and len(kids) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"token": "a.b.c"},
+        {"token": "a.b.c", "feature": "companion"},
+        {"token": "x" * 16384, "feature": "f" * 64},
+        {"token": "x" * 16385},
+        {"token": "a.b.c", "feature": "f" * 65},
+        {"token": ""},
+        {"token": "a.b.c", "feature": ""},
+        {"token": "a.b.c", "feature": None},
+        {"token": None},
+        {"token": 5},
+        {"token": True},
+        {"token": ["a.b.c"]},
+        {"token": "a.b.c", "feature": 1},
+        {"token": "a.b.c", "extra": 1},
+        {"feature": "companion"},
+        {},
+        [],
+        "a.b.c",
+        None,
+    ],
+)
+def test_the_hand_check_of_a_verify_body_accepts_exactly_what_the_schema_accepts(body) -> None:  # type: ignore[no-untyped-def]
+    assert well_formed_verify_body(body) == (not VERIFY.validate(body))
+    if well_formed_verify_body(body):
+        assert VERIFY.load(body) == body

@@ -168,3 +168,21 @@ def test_a_token_seen_again_gives_the_same_claims_and_decisions(verifier: Verifi
     assert verifier.verify(token) == claims  # parsed again from the cached payload
     assert [verifier.gate(token, name) for name in ("companion", "virtual_intimacy", "nope")] == first
     assert verifier.verify(token) == claims
+
+
+def test_verify_and_gate_answers_both_from_one_check(verifier: Verifier, issuer: TestIssuer) -> None:
+    claims = issuer.age_claims()
+    token = issuer.sign(claims)
+    for _ in range(2):  # first seen, then from the cache
+        for feature in ("companion", "virtual_intimacy", "nope"):
+            assert verifier.verify_and_gate(token, feature) == (claims, verifier.gate(token, feature))
+
+
+def test_verify_and_gate_raises_what_verify_raises(verifier: Verifier, issuer: TestIssuer, clock: Clock) -> None:
+    with pytest.raises(WrongAudience):
+        verifier.verify_and_gate(issuer.token(aud="someone-else"), "companion")
+    token = issuer.token()
+    verifier.verify_and_gate(token, "companion")
+    clock.advance(3600)
+    with pytest.raises(Expired):
+        verifier.verify_and_gate(token, "companion")

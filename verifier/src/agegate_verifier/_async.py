@@ -31,6 +31,10 @@ class AsyncVerifier:
         """Return what the token decides for ``feature``; never raises for a bad token."""
         return await self._run(self.sync.gate, token, feature)
 
+    async def verify_and_gate(self, token: str, feature: str) -> tuple[dict[str, Any], Decision]:
+        """The claims and the decision for ``feature`` from one check; raises like ``verify``."""
+        return await self._run(self.sync.verify_and_gate, token, feature)
+
     @staticmethod
     async def _run(call: Callable[..., Any], *args: Any) -> Any:
         try:

@@ -102,6 +102,18 @@ class Verifier:
             return found
         return entry.decision(feature) if fresh is None else decide(fresh, feature)
 
+    def verify_and_gate(self, token: str, feature: str) -> tuple[dict[str, Any], Decision]:
+        """Return ``verify(token)`` and ``gate(token, feature)`` from one check of the token:
+        the claims and the decision they make for ``feature``, at one instant.
+
+        Raises what ``verify`` raises; for a valid token the decision is ``gate``'s (a
+        category the token does not mention gives ``unknown_feature``).
+        """
+        entry, fresh = self._live_entry(token)
+        if fresh is None:
+            return dict(entry.claims()), entry.decision(feature)
+        return fresh, decide(fresh, feature)
+
     def _live_entry(self, token: str) -> tuple[Entry, dict[str, Any] | None]:
         """The entry of a live token, and its freshly parsed claims if first seen now."""
         now = self._clock()
