@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 from agegate_verifier import StaticKeys, StatusUnavailable, Verifier
@@ -82,8 +83,18 @@ class DatabaseStatuses:
         return loaded
 
 
+# What remembering verified tokens may cost a worker. A cached token that was seen twice
+# holds its parsed claims, about 8 KB in a gunicorn worker: the verifier's own default (10,000
+# tokens per audience and tenant) let a worker grow by 80 MB per persona service in the
+# mixed run. A verifier pushed out takes its cache with it; a token not cached is only
+# verified again (one Ed25519 verification, ~0.1 ms).
+CACHED_TOKENS_PER_VERIFIER = 1_024
+VERIFIERS_KEPT = 16  # at most ~16 x 1,024 x 8 KB = 128 MB of cached tokens per worker
+
+
 class OnlineVerifiers:
-    """One Verifier per audience and tenant, sharing the key and status sources.
+    """One Verifier per audience and tenant, sharing the key and status sources; the
+    VERIFIERS_KEPT most recently used are kept.
 
     Each expects the calling client's tenant in the token (CONTRACT §16): a token another
     tenant minted for the same audience name answers `wrong_tenant`.
@@ -94,19 +105,27 @@ class OnlineVerifiers:
         self._keys = keys
         self._statuses = statuses
         self._clock = clock
-        self._verifiers: dict[tuple[str, str], Verifier] = {}
+        self._verifiers: OrderedDict[tuple[str, str], Verifier] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __call__(self, audience: str, tenant: str) -> Verifier:
-        verifier = self._verifiers.get((audience, tenant))
-        if verifier is None:
-            verifier = self._verifiers[audience, tenant] = Verifier(
+        key = (audience, tenant)
+        with self._lock:
+            verifier = self._verifiers.get(key)
+            if verifier is not None:
+                self._verifiers.move_to_end(key)
+                return verifier
+            verifier = self._verifiers[key] = Verifier(
                 issuer=self._issuer,
                 audience=audience,
                 tenant=tenant,
                 keys=self._keys,
                 statuses=self._statuses,
                 clock=lambda: self._clock().timestamp(),
+                cache_size=CACHED_TOKENS_PER_VERIFIER,
             )
+            if len(self._verifiers) > VERIFIERS_KEPT:
+                self._verifiers.popitem(last=False)
         return verifier
 
     def at(self, clock: Any) -> OnlineVerifiers:
