@@ -32,6 +32,9 @@ ROOT = PERF.parent
 BIN = Path(sys.executable).parent
 GUNICORN_CONF = ROOT / "gunicorn.conf.py"
 PG_ADMIN_URL = os.environ.get("PERF_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# Appended to every benchmark database's name, so benchmarks run side by side on one cluster
+# (by several engineers) never drop each other's database.
+DB_SUFFIX = os.environ.get("PERF_DB_SUFFIX", "")
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -201,7 +204,8 @@ def postgres_version() -> str:
 
 
 def create_database(name: str) -> str:
-    """(Re)create database `name` on the local cluster; return its SQLAlchemy URL."""
+    """(Re)create database `name` (plus PERF_DB_SUFFIX) on the local cluster; return its SQLAlchemy URL."""
+    name += DB_SUFFIX
     if not name.replace("_", "").isalnum():
         raise ValueError(name)
     with _admin() as conn:
@@ -212,6 +216,9 @@ def create_database(name: str) -> str:
 
 
 def drop_database(name: str) -> None:
+    name += DB_SUFFIX
+    if not name.replace("_", "").isalnum():
+        raise ValueError(name)
     with _admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
