@@ -25,6 +25,7 @@ from service.store.db import (
     make_sessionmaker,
     wait_for_database,
 )
+from service.store.group_commit import GroupCommit
 from service.store.models import SigningKey
 from service.store.transactions import run_in_transaction
 from service.store.keys import REALMS, SANDBOX
@@ -97,6 +98,7 @@ def build_runtime(
         # tests' connection-bound sessions are flushed only by the requests themselves.
         activity=ActivityRecorder(sessions, settings.timezone, background=own_sessions),
         reporting=ReportingDatabase(sessions, settings.replica_database_url, settings.database_timeouts),
+        group_commit=GroupCommit(sessions),
     )
 
 

@@ -23,6 +23,7 @@ from service.kek import KeyEncryptionKey
 from service.reports.activity import ActivityRecorder
 from service.reports.routing import ReportingDatabase
 from service.store import sandbox as sandbox_store
+from service.store.group_commit import GroupCommit
 from service.store.keys import PRODUCTION, SANDBOX
 from service.store.transactions import run_in_transaction
 from service.tokens.issue import sandbox_issuer_of
@@ -63,6 +64,8 @@ class Runtime:
     # sandbox tenants' keys and online verifiers (CONTRACT §15); `for_tenant` swaps them in
     sandbox_keyring: Keyring
     sandbox_verifiers: OnlineVerifiers
+    # one tenant's consent grants, committed in batches (store/group_commit.py)
+    group_commit: GroupCommit
     # whose issuer and keys `keyring`, `online_verifiers` and the tokens of `deps` are
     realm: str = PRODUCTION
 
@@ -123,6 +126,11 @@ class Runtime:
     def run(self, step: Step[Data, Result], data: Data) -> Result:
         """Run one business step in its own write transaction."""
         return run_in_transaction(self.sessions, lambda session: step(session, self.deps, data))
+
+    def run_grouped(self, tenant: str, work: Callable[[Session], Result]) -> Result:
+        """Run `work` in a write transaction shared with the tenant's other waiting chain
+        writers (a group commit); it answers once that transaction has committed."""
+        return self.group_commit.run(tenant, work)
 
     def read(self, step: Step[Data, Result], data: Data) -> Result:
         """Run one business step that writes nothing, on the read sessions."""

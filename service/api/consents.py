@@ -95,11 +95,16 @@ def _idempotency_key() -> IdempotencyKey | None:
     return IdempotencyKey(g.caller.client_id, key, request_hash)
 
 
-def _once(answer: Callable[[Session], Answer]) -> tuple[dict[str, Any], int]:
-    """Run `answer` once per Idempotency-Key and request body, in the request's one transaction."""
+def _once(answer: Callable[[Session], Answer], *, grouped_by: str | None = None) -> tuple[dict[str, Any], int]:
+    """Run `answer` once per Idempotency-Key and request body, in the request's one transaction
+    -- with `grouped_by`, one shared with that tenant's other waiting grants (a group commit)."""
     runtime = caller_runtime()
     key = _idempotency_key()
-    reply = run_in_transaction(runtime.sessions, lambda session: once(session, runtime.deps, key, lambda: answer(session)))
+
+    def work(session: Session) -> Answer:
+        return once(session, runtime.deps, key, lambda: answer(session))
+
+    reply = run_in_transaction(runtime.sessions, work) if grouped_by is None else runtime.run_grouped(grouped_by, work)
     return reply.body, reply.status
 
 
@@ -110,12 +115,13 @@ def grant() -> tuple[dict[str, Any], int]:
     if terms.expires_at is not None and terms.expires_at <= caller_runtime().clock():
         raise ValidationError({"expires_at": ["must be in the future"]})
     grant = ConsentGrant(g.caller.tenant, g.caller.client_id, terms)
+    deps = caller_runtime().deps  # the step may run in another request's greenlet (the batch's leader)
 
     def answer(session: Session) -> Answer:
-        granted = consent_flows.grant_consent(session, caller_runtime().deps, grant)
+        granted = consent_flows.grant_consent(session, deps, grant)
         return Answer(consent_view(granted.record), 201)
 
-    return _once(answer)
+    return _once(answer, grouped_by=grant.tenant)
 
 
 @blueprint.post("/v1/consents/<consent_id>/withdraw")

@@ -17,7 +17,7 @@ from service.flows.policies import policy_for
 from service.store import audit_log
 from service.store import consents as consent_store
 from service.store import subjects as subject_store
-from service.store.audit_log import LogPosition
+from service.store.audit_log import Appended, LogPosition
 from service.store.consents import ConsentRecord
 from service.store.pages import Page
 
@@ -32,7 +32,12 @@ class ConsentGrant:
 @dataclass(frozen=True)
 class ConsentGranted:
     record: ConsentRecord
-    log: LogPosition  # the `granted` entry, which a receipt names
+    appended: Appended  # the `granted` entry, which a receipt names
+
+    @property
+    def log(self) -> LogPosition:
+        """Where the `granted` entry stands; in a group commit, known only once it is linked."""
+        return self.appended.position
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,7 @@ def grant_consent(session: Session, deps: Deps, grant: ConsentGrant) -> ConsentG
     or NotConsentable for a request the law or the policy refuses.
     """
     _check(session, deps, grant.tenant, grant.terms)
-    record = consent_store.grant(
+    record, appended = consent_store.grant(
         session,
         tenant=grant.tenant,
         client_id=grant.client_id,
@@ -96,7 +101,7 @@ def grant_consent(session: Session, deps: Deps, grant: ConsentGrant) -> ConsentG
         policy_version=deps.policy.version,
         now=deps.clock(),
     )
-    return ConsentGranted(record, audit_log.head(session, grant.tenant))
+    return ConsentGranted(record, appended)
 
 
 def decline_consent(session: Session, deps: Deps, decline: ConsentDecline) -> ConsentDeclined:

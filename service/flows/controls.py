@@ -91,7 +91,7 @@ def set_controls(session: Session, deps: Deps, change: ControlsChange) -> Contro
             )
         ],
         now,
-    )
+    ).seq
     controls_store.record(
         session,
         tenant=change.tenant,

@@ -191,7 +191,7 @@ def answer_request(session: Session, deps: Deps, request: ConsentRequest, answer
         declined=refused,
         occurred_at=now,
     )
-    seq = audit_log.append(session, request.tenant, [completed], now)
+    seq = audit_log.append(session, request.tenant, [completed], now).seq
     receipt = sign_receipt(
         deps.issuer,
         key,

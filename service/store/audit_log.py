@@ -2,6 +2,11 @@
 
 Appends lock the tenant's head row, so one tenant's writers queue behind each other while
 other tenants write in parallel; the chain can neither fork nor gap.
+
+A group commit (store/group_commit.py) runs several writers' steps in one transaction and
+links their entries together at its end: while a session carries a `Staging`, `append`
+checks the events and holds them back, and `link_staged` chains what the steps that
+succeeded appended, in their order, under one lock of each head, just before the commit.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from service.auditlog.chain import GENESIS, canonical, check_event, link_hash
 from service.events.catalogue import timestamp
 from service.store.models import ConsentLogEntry, LogHead
 
-__all__ = ["LogPosition", "append", "entries", "head", "head_before", "timestamp"]
+__all__ = ["Appended", "LogPosition", "Staging", "append", "entries", "head", "head_before", "link_staged", "timestamp"]
 
 
 class LogPosition(NamedTuple):
@@ -48,13 +53,104 @@ def _lock_head(session: Session, tenant: str) -> LogHead:
     return session.scalars(statement, execution_options={"populate_existing": True}).one()
 
 
-def append(session: Session, tenant: str, events: Sequence[dict[str, Any]], now: datetime) -> int:
-    """Chain `events` onto the tenant's log in this transaction; returns the last seq.
+class Appended:
+    """Where an append's last entry stands in the chain: known when `append` returns, or for
+    a staged append once its group commit has linked it (just before that commit)."""
+
+    def __init__(self) -> None:
+        self._position: LogPosition | None = None
+
+    @property
+    def position(self) -> LogPosition:
+        if self._position is None:
+            raise RuntimeError("a staged append has no place in the chain before its batch is linked")
+        return self._position
+
+    @property
+    def seq(self) -> int:
+        return self.position.seq
+
+
+class _Staged(NamedTuple):
+    tenant: str
+    events: Sequence[dict[str, Any]]
+    now: datetime
+    appended: Appended
+
+
+# The session.info key under which a group commit's Staging travels with its session.
+_STAGING = "agegate.audit_log.staging"
+
+
+class Staging:
+    """The appends of one group commit's steps, held back until `link_staged`.
+
+    The running step's appends are pending until the step ends: `keep` when its savepoint
+    was released, `drop` when it was rolled back (its entries must never be linked).
+    """
+
+    def __init__(self) -> None:
+        self._kept: list[_Staged] = []
+        self._pending: list[_Staged] = []
+
+    def install(self, session: Session) -> None:
+        session.info[_STAGING] = self
+
+    def stage(self, tenant: str, events: Sequence[dict[str, Any]], now: datetime) -> Appended:
+        for event in events:
+            event["recorded_at"] = timestamp(now)  # the final value is set when linked
+            check_event(event)  # a malformed event fails its own step, not the batch
+            canonical(event)
+        staged = _Staged(tenant, events, now, Appended())
+        self._pending.append(staged)
+        return staged.appended
+
+    @property
+    def kept(self) -> list[_Staged]:
+        return list(self._kept)
+
+    def keep(self) -> None:
+        self._kept.extend(self._pending)
+        self._pending.clear()
+
+    def drop(self) -> None:
+        self._pending.clear()
+
+
+def append(session: Session, tenant: str, events: Sequence[dict[str, Any]], now: datetime) -> Appended:
+    """Chain `events` onto the tenant's log in this transaction; returns where the last one stands.
 
     Each event's `recorded_at` is set here, never earlier than the previous entry's, so
-    that seq order and recorded_at order agree and a since/until window has no holes.
+    that seq order and recorded_at order agree and a since/until window has no holes. In a
+    group commit's session the events are checked now and linked by `link_staged`.
     """
-    head = _lock_head(session, tenant)
+    staging: Staging | None = session.info.get(_STAGING)
+    if staging is not None:
+        return staging.stage(tenant, events, now)
+    appended = Appended()
+    _link(session, _lock_head(session, tenant), tenant, events, now, appended)
+    session.flush()
+    return appended
+
+
+def link_staged(session: Session) -> None:
+    """Chain every kept staged append, each tenant's head locked once and in tenant order
+    (store/locks.py), the appends in the order their steps ran; ends the staging."""
+    staging: Staging = session.info.pop(_STAGING)
+    by_tenant: dict[str, list[_Staged]] = {}
+    for staged in staging.kept:
+        by_tenant.setdefault(staged.tenant, []).append(staged)
+    for tenant in sorted(by_tenant):
+        head = _lock_head(session, tenant)
+        for staged in by_tenant[tenant]:
+            _link(session, head, tenant, staged.events, staged.now, staged.appended)
+    session.flush()
+
+
+def _link(
+    session: Session, head: LogHead, tenant: str, events: Sequence[dict[str, Any]], now: datetime, appended: Appended
+) -> None:
+    """Add the entries of `events` after the locked `head` and move the head past them."""
     seq, prev = head.seq, head.hash
     recorded_at = now if head.recorded_at is None else max(now, head.recorded_at)
     for event in events:
@@ -69,8 +165,7 @@ def append(session: Session, tenant: str, events: Sequence[dict[str, Any]], now:
         )
         prev = digest
     head.seq, head.hash, head.recorded_at = seq, prev, recorded_at
-    session.flush()
-    return seq
+    appended._position = LogPosition(seq, prev)
 
 
 def head_before(session: Session, tenant: str, since: datetime | None, from_seq: int | None = None) -> tuple[int, str]:

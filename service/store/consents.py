@@ -73,15 +73,16 @@ def _with_endings(session: Session, query) -> list[tuple[Consent, ConsentEnding 
 
 def grant(
     session: Session, *, tenant: str, client_id: str, terms: ConsentTerms, policy_version: str, now: datetime
-) -> ConsentRecord:
-    """Record a consent (already checked against the policy) and log `granted`."""
+) -> tuple[ConsentRecord, audit_log.Appended]:
+    """Record a consent (already checked against the policy) and log `granted`; returns the
+    consent and where its `granted` entry stands."""
     consent = Consent(
         consent_id=str(uuid.uuid4()), tenant=tenant, policy=policy_version, granted_at=now, client_id=client_id, **_columns(terms)
     )
     session.add(consent)
     session.flush()
-    audit_log.append(session, tenant, [events.granted(consent, occurred_at=now, client_id=client_id)], now)
-    return _record(consent, None, now)
+    appended = audit_log.append(session, tenant, [events.granted(consent, occurred_at=now, client_id=client_id)], now)
+    return _record(consent, None, now), appended
 
 
 def log_declined(

@@ -19,6 +19,16 @@ key order -- no such cycle can form, so on Postgres no request dies as a deadloc
      tenant queues on it, so it is held for the shortest possible time. A transaction that
      appends for several tenants (the expiry sweep) takes their heads in tenant order.
 
+Grants through the API are group-committed (store/group_commit.py): one transaction runs
+several grant steps one after another, each taking its levels 0 and 1, and takes the head
+(level 3) once, after the last step, when it links their staged entries. A later step's
+level 0 or 1 is therefore taken while earlier steps' level-1 FOR SHARE locks are held: a
+transaction that waits for one of those rows (an erasure or re-verification of the child
+or guardian, FOR UPDATE) while holding a row or key a later step of the batch then waits
+for closes a cycle. That needs two requests racing on the same subjects and keys; the
+database breaks it and the transaction runner runs the loser again in full, the batch
+included (every step of a batch runs again, as each would alone).
+
 Everything else a write path touches either is a new key (consent rows, log entries,
 status slots and revocations, clients, access tokens: inserts wait on nobody's row lock
 except a duplicate key, and the key's owner is already locked at level 1 or 2 -- a
@@ -32,7 +42,7 @@ the paths above and never touch a log head.
 
 The paths:
   register, re-verify    1 (the subject, FOR UPDATE; a new one is an INSERT)
-  grant                  0, 1 (child and guardian, FOR SHARE), 3
+  grant                  0, 1 (child and guardian, FOR SHARE), 3 (once per batch)
   withdraw               0, 1 (the child, FOR UPDATE), 2 (the consent), 3 (the
                          `withdrawn` entry, then any `deletion_required`)
   erase                  1 (the subject and, for a guardian, the children of its unended

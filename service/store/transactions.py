@@ -24,7 +24,7 @@ log = logging.getLogger("agegate.store")
 # deadlock_retried_out instead of waiting on.
 DEADLOCK_ATTEMPTS = 3
 # PostgreSQL SQLSTATEs after which the whole transaction was rolled back and may simply run again
-_ABORTED_TO_RETRY = {"40P01": "deadlock_detected", "40001": "serialization_failure"}
+ABORTED_TO_RETRY = {"40P01": "deadlock_detected", "40001": "serialization_failure"}
 # Each retry waits a random part of attempt * this, so two victims do not collide again in step.
 RETRY_PAUSE_SECONDS = 0.02
 
@@ -47,7 +47,7 @@ def run_in_transaction(sessions: sessionmaker[Session], work: Callable[[Session]
             with sessions() as session, session.begin():
                 return work(session)
         except DBAPIError as error:
-            aborted = _ABORTED_TO_RETRY.get(getattr(error.orig, "sqlstate", None) or "")
+            aborted = ABORTED_TO_RETRY.get(getattr(error.orig, "sqlstate", None) or "")
             if aborted is None:
                 raise
             if attempt >= attempts:

@@ -1,0 +1,193 @@
+"""One tenant's grants committed in batches (store/group_commit.py) against a real, committed
+Postgres database: every acknowledged grant is in the tenant's chain exactly once, the chain
+verifies, and a grant that fails inside a batch takes none of the others down."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from agegate_verifier.log import verify_export
+from flask import Flask
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from service.app import create_app
+from service.auditlog.chain import GENESIS, link_hash
+from service.domain.consent import ConsentTerms, Relationship
+from service.flows.consents import ConsentGrant, grant_consent
+from service.runtime import Runtime
+from service.store.db import transaction
+from service.store.errors import NotFound
+from service.store.models import Consent, ConsentLogEntry, LogHead
+from service.store import migrate
+from tests.conftest import ISSUER
+from tests.dbroles import runtime_role
+from tests.integration.conftest import (
+    CHILD_BIRTH_DATE,
+    GUARDIAN_RESIDENT_ID,
+    PostgresDatabases,
+    bearer_for,
+    consent_body,
+    make_client,
+    needs_postgres,
+    register,
+    settings_for,
+)
+
+pytestmark = needs_postgres
+
+TENANT = "tenant-g"
+
+
+@dataclass
+class Service:
+    apps: list[Flask]  # two apps on one database: two worker processes, each with its own batches
+    auth: dict[str, str]
+    client_id: str
+    regulator: dict[str, str]
+
+    def runtime(self, n: int = 0) -> Runtime:
+        return self.apps[n].extensions["agegate"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def service(postgres_databases: PostgresDatabases) -> Iterator[Service]:
+    owner_url = postgres_databases.create("agegate_it_group")
+    migrate.upgrade(owner_url)
+    with runtime_role(owner_url) as url:
+        apps = [create_app(settings_for(url)), create_app(settings_for(url))]
+        http = apps[0].test_client()
+        client_id, secret = make_client(url, "subjects:write", "consent:write", "consent:read", tenant=TENANT)
+        auth = bearer_for(http, client_id, secret)
+        register(http, auth, "child", method="self_declared", birth_date=CHILD_BIRTH_DATE)
+        register(http, auth, "parent", method="resident_id", resident_id=GUARDIAN_RESIDENT_ID)
+        regulator = bearer_for(http, *make_client(url, "audit:export", tenant=None))
+        try:
+            yield Service(apps, auth, client_id, regulator)
+        finally:
+            for app in apps:
+                app.extensions["agegate"].engine.dispose()
+
+
+def chain(service: Service) -> list[dict[str, Any]]:
+    """The tenant's events, after checking the chain link by link from GENESIS and its head."""
+    with transaction(service.runtime().sessions) as session:
+        entries = list(session.scalars(select(ConsentLogEntry).where(ConsentLogEntry.tenant == TENANT).order_by(ConsentLogEntry.seq)))
+        head = session.get(LogHead, TENANT)
+    assert [e.seq for e in entries] == list(range(1, len(entries) + 1)), "gap or duplicate in seq"
+    prev, events = GENESIS, []
+    for entry in entries:
+        event = json.loads(entry.event)
+        assert entry.prev == prev and entry.hash == link_hash(prev, event), f"broken link at seq {entry.seq}"
+        prev = entry.hash
+        events.append(event)
+    assert [e.recorded_at for e in entries] == sorted(e.recorded_at for e in entries)
+    assert ((0, GENESIS) if head is None else (head.seq, head.hash)) == (len(entries), prev)
+    return events
+
+
+def stored_consents(service: Service) -> set[str]:
+    with transaction(service.runtime().sessions) as session:
+        return set(session.scalars(select(Consent.consent_id).where(Consent.tenant == TENANT)))
+
+
+def test_many_grants_from_two_processes_are_each_chained_once_and_failures_leave_no_trace(service: Service) -> None:
+    threads, per_thread = 16, 10
+    barrier = threading.Barrier(threads)
+
+    def work(thread: int) -> list[tuple[int, str]]:
+        http = service.apps[thread % 2].test_client()
+        barrier.wait(timeout=30)
+        answers = []
+        for n in range(per_thread):
+            # every fourth grant names a child that does not exist: 404, inside someone's batch
+            child = "nobody" if (thread + n) % 4 == 0 else "child"
+            body = consent_body(child_ref=child, evidence_ref=f"g-{thread}-{n}")
+            response = http.post("/v1/consents", json=body, headers=service.auth)
+            answers.append((response.status_code, response.get_json().get("consent_id", "")))
+        return answers
+
+    before = len(chain(service))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        answers = [answer for thread in pool.map(work, range(threads)) for answer in thread]
+
+    statuses = Counter(status for status, _ in answers)
+    assert statuses == Counter({201: threads * per_thread * 3 // 4, 404: threads * per_thread // 4})
+    acknowledged = [consent_id for status, consent_id in answers if status == 201]
+    events = chain(service)[before:]
+    assert Counter(e["consent_id"] for e in events) == Counter(acknowledged)  # each exactly once
+    assert {e["type"] for e in events} == {"granted"}
+    assert set(acknowledged) <= stored_consents(service)
+
+    jwks = service.apps[0].test_client().get("/.well-known/jwks.json").get_json()
+    export = service.apps[1].test_client().get(f"/v1/audit/consent-log?tenant={TENANT}", headers=service.regulator)
+    report = verify_export(export.get_data().splitlines(), jwks, issuer=ISSUER)
+    assert (report.first_seq, report.last_seq) == (1, before + len(acknowledged))
+
+
+def terms(evidence_ref: str, child_ref: str = "child") -> ConsentTerms:
+    return ConsentTerms(
+        child_ref=child_ref, guardian_ref="parent", relationship=Relationship.PARENT, scopes=("pi_processing",),
+        method="in_app_parent_account", evidence_ref=evidence_ref, notice_version="privacy-notice-v3",
+    )
+
+
+def test_one_batch_answers_each_grant_with_its_own_result_or_error(service: Service) -> None:
+    runtime = service.runtime()
+    group = runtime.group_commit
+    entered, release = threading.Event(), threading.Event()
+    regretted: list[str] = []  # grants whose step wrote and then failed
+
+    def first(session: Session) -> int:
+        entered.set()
+        assert release.wait(timeout=30)
+        return 0
+
+    def step(i: int):  # type: ignore[no-untyped-def]
+        def run(session: Session) -> tuple[int, str]:
+            grant = ConsentGrant(TENANT, service.client_id, terms(f"batch-{i}", "nobody" if i % 3 == 0 else "child"))
+            granted = grant_consent(session, runtime.deps, grant)  # NotFound for "nobody"
+            if i % 3 == 1:  # written, appended (staged), then failed: must leave nothing behind
+                regretted.append(granted.record.consent.consent_id)
+                raise ValueError(f"step {i} changed its mind")
+            return session.scalar(text("SELECT txid_current()")), granted.record.consent.consent_id
+        return run
+
+    before = len(chain(service))
+    count = 12
+    with ThreadPoolExecutor(max_workers=count + 1) as pool:
+        leader = pool.submit(group.run, TENANT, first)
+        assert entered.wait(timeout=30)
+        futures = [pool.submit(group.run, TENANT, step(i)) for i in range(count)]
+        deadline = time.monotonic() + 30
+        while group.waiting(TENANT) < count:  # all queued behind the running batch
+            assert time.monotonic() < deadline, "the steps never queued"
+            time.sleep(0.01)
+        release.set()
+        assert leader.result(timeout=30) == 0
+        outcomes = []
+        for i, future in enumerate(futures):
+            error = future.exception(timeout=30)
+            outcomes.append((i, error, None if error else future.result()))
+
+    for i, error, result in outcomes:
+        if i % 3 == 0:
+            assert isinstance(error, NotFound)
+        elif i % 3 == 1:
+            assert isinstance(error, ValueError)
+        else:
+            assert error is None
+    granted = [result for _, error, result in outcomes if error is None]
+    assert len({txid for txid, _ in granted}) == 1, "the waiting grants were not committed in one transaction"
+    events = chain(service)[before:]
+    assert [e["consent_id"] for e in events] == [consent_id for _, consent_id in granted]  # in the order they ran
+    assert not set(regretted) & stored_consents(service)
+    assert len(regretted) == count // 3
