@@ -60,8 +60,9 @@ class _Waiter(Generic[T]):
 @dataclass
 class _Tenant:
     waiting: list[_Waiter] = field(default_factory=list)  # type: ignore[type-arg]
-    # held by the leader while its batch runs; waiters block on it and find their answer
-    running: threading.Lock = field(default_factory=threading.Lock)
+    # held by the leader while its batch runs; waiters block on it and find their answer.
+    # Looked up when a tenant first writes, not at import: gevent's patched Lock then.
+    running: threading.Lock = field(default_factory=lambda: threading.Lock())
 
 
 class GroupCommit:

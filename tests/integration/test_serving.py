@@ -22,18 +22,20 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
+from service.auditlog.chain import GENESIS, link_hash
 from service.store import migrate
 from service.store.db import make_engine, make_sessionmaker, transaction
 from service.store.models import ConsentLogEntry
-from tests.integration.conftest import POSTGRES_URL, CHILD_BIRTH_DATE, make_client
+from tests.integration.conftest import CHILD_BIRTH_DATE, GUARDIAN_RESIDENT_ID, POSTGRES_URL, consent_body, make_client
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -347,3 +349,40 @@ def test_an_unreachable_database_at_start_stops_gunicorn_with_one_line(tmp_path:
     code, output = start_and_wait(env, tmp_path)
     assert code != 0
     assert "agegate: AGEGATE_DATABASE_URL: database unreachable" in output
+
+
+def test_one_tenants_grants_at_once_under_gevent_are_each_chained_once(served: Served) -> None:
+    """The group commit's waiting yields the greenlet (gevent patches its locks): 24 grants of
+    one tenant sent at once all answer 201 -- a waiter blocking the worker would stall the
+    batch leading it -- and each is in the tenant's chain exactly once, linked from GENESIS."""
+    auth = bearer_header(served, *make_client(served.database_url, "subjects:write", "consent:write", tenant="g"))
+    for ref, evidence in (
+        ("child", {"method": "self_declared", "birth_date": CHILD_BIRTH_DATE}),
+        ("parent", {"method": "resident_id", "resident_id": GUARDIAN_RESIDENT_ID}),
+    ):
+        status, body, _ = served.request("POST", "/v1/subjects", {"subject_ref": ref, "evidence": evidence}, auth)
+        assert status == 201, body
+    count = 24
+    barrier = threading.Barrier(count)
+
+    def grant(i: int) -> tuple[int, dict[str, Any]]:
+        barrier.wait(timeout=30)
+        status, body, _ = served.request("POST", "/v1/consents", consent_body(evidence_ref=f"gevent-{i}"), auth, timeout=30)
+        return status, json.loads(body)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        answers = list(pool.map(grant, range(count)))
+    assert [status for status, _ in answers] == [201] * count, answers
+
+    engine = make_engine(served.database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            entries = list(session.scalars(select(ConsentLogEntry).where(ConsentLogEntry.tenant == "g").order_by(ConsentLogEntry.seq)))
+    finally:
+        engine.dispose()
+    assert [entry.seq for entry in entries] == list(range(1, count + 1))
+    prev = GENESIS
+    for entry in entries:
+        assert entry.prev == prev and entry.hash == link_hash(prev, json.loads(entry.event))
+        prev = entry.hash
+    assert sorted(json.loads(entry.event)["consent_id"] for entry in entries) == sorted(body["consent_id"] for _, body in answers)
