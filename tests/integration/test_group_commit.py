@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,8 +27,10 @@ from service.flows.consents import ConsentGrant, grant_consent
 from service.runtime import Runtime
 from service.store.db import transaction
 from service.store.errors import NotFound
-from service.store.models import Consent, ConsentLogEntry, LogHead
+from service.store.locks import advisory_key
 from service.store import migrate
+from service.store.models import Consent, ConsentLogEntry, LogHead
+from service.store.transactions import run_in_transaction
 from tests.conftest import ISSUER
 from tests.dbroles import runtime_role
 from tests.integration.conftest import (
@@ -191,3 +194,61 @@ def test_one_batch_answers_each_grant_with_its_own_result_or_error(service: Serv
     assert [e["consent_id"] for e in events] == [consent_id for _, consent_id in granted]  # in the order they ran
     assert not set(regretted) & stored_consents(service)
     assert len(regretted) == count // 3
+
+
+def test_a_deadlock_inside_a_batch_runs_the_whole_batch_again_and_each_step_keeps_its_answer(service: Service) -> None:
+    runtime = service.runtime()
+    group = runtime.group_commit
+    tenant = f"tenant-deadlock-{uuid.uuid4().hex[:8]}"
+    one, other = (advisory_key("test-batch-deadlock", uuid.uuid4().hex) for _ in range(2))
+    entered, release = threading.Event(), threading.Event()
+    crossing = threading.Barrier(2)
+    tries: Counter[str] = Counter()
+
+    def first(session: Session) -> str:
+        entered.set()
+        assert release.wait(timeout=30)
+        return "first"
+
+    def takes_one(session: Session) -> str:
+        tries["takes_one"] += 1
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": one})
+        if tries["takes_one"] == 1:
+            crossing.wait(timeout=10)  # the batch holds `one`, the other transaction `other`
+        return "took one"
+
+    def refuses(session: Session) -> str:
+        tries["refuses"] += 1
+        raise ValueError("refused")
+
+    def takes_other(session: Session) -> str:
+        tries["takes_other"] += 1
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": other})
+        return "took other"
+
+    def crossing_transaction(session: Session) -> str:
+        tries["crossing"] += 1
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": other})
+        if tries["crossing"] == 1:
+            crossing.wait(timeout=10)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": one})
+        return "crossed"
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        leader = pool.submit(group.run, tenant, first)
+        assert entered.wait(timeout=30)
+        steps = [pool.submit(group.run, tenant, step) for step in (takes_one, refuses, takes_other)]
+        deadline = time.monotonic() + 30
+        while group.waiting(tenant) < len(steps):
+            assert time.monotonic() < deadline, "the steps never queued"
+            time.sleep(0.01)
+        release.set()
+        crossed = pool.submit(run_in_transaction, runtime.sessions, crossing_transaction)
+        assert leader.result(timeout=30) == "first"
+        assert crossed.result(timeout=30) == "crossed"
+        assert steps[0].result(timeout=30) == "took one"
+        assert isinstance(steps[1].exception(timeout=30), ValueError)
+        assert steps[2].result(timeout=30) == "took other"
+    # one of the two was the deadlock's victim and ran again; if it was the batch, every
+    # step of it ran again, the refusing one included, and still answered alone
+    assert tries["crossing"] == 2 or tries["takes_one"] == tries["refuses"] == tries["takes_other"] == 2
