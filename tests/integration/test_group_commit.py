@@ -24,9 +24,10 @@ from service.app import create_app
 from service.auditlog.chain import GENESIS, link_hash
 from service.domain.consent import ConsentTerms, Relationship
 from service.flows.consents import ConsentGrant, grant_consent
+from service.flows.idempotency import Answer, IdempotencyKey, once
 from service.runtime import Runtime
 from service.store.db import transaction
-from service.store.errors import NotFound
+from service.store.errors import Conflict, NotFound
 from service.store.locks import advisory_key
 from service.store import migrate
 from service.store.models import Consent, ConsentLogEntry, LogHead
@@ -252,3 +253,40 @@ def test_a_deadlock_inside_a_batch_runs_the_whole_batch_again_and_each_step_keep
     # one of the two was the deadlock's victim and ran again; if it was the batch, every
     # step of it ran again, the refusing one included, and still answered alone
     assert tries["crossing"] == 2 or tries["takes_one"] == tries["refuses"] == tries["takes_other"] == 2
+
+
+def test_an_idempotency_key_repeated_inside_one_batch_writes_once(service: Service) -> None:
+    runtime = service.runtime()
+    group = runtime.group_commit
+    entered, release = threading.Event(), threading.Event()
+    key = f"batch-key-{uuid.uuid4().hex[:8]}"
+
+    def first(session: Session) -> None:
+        entered.set()
+        assert release.wait(timeout=30)
+
+    def keyed(request_hash: str):  # type: ignore[no-untyped-def]
+        def run(session: Session) -> Answer:
+            def answer() -> Answer:
+                granted = grant_consent(session, runtime.deps, ConsentGrant(TENANT, service.client_id, terms(key)))
+                return Answer({"consent_id": granted.record.consent.consent_id}, 201)
+            return once(session, runtime.deps, IdempotencyKey(service.client_id, key, request_hash), answer)
+        return run
+
+    before = len(chain(service))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        leader = pool.submit(group.run, TENANT, first)
+        assert entered.wait(timeout=30)
+        futures = [pool.submit(group.run, TENANT, keyed(request_hash)) for request_hash in ("same", "same", "other")]
+        deadline = time.monotonic() + 30
+        while group.waiting(TENANT) < len(futures):
+            assert time.monotonic() < deadline, "the steps never queued"
+            time.sleep(0.01)
+        release.set()
+        leader.result(timeout=30)
+        original, repeat = futures[0].result(timeout=30), futures[1].result(timeout=30)
+        conflict = futures[2].exception(timeout=30)
+
+    assert repeat == original  # the repeat replays the first answer, written once
+    assert isinstance(conflict, Conflict) and conflict.code == "idempotency_key_reused"
+    assert [e["consent_id"] for e in chain(service)[before:]] == [original.body["consent_id"]]
