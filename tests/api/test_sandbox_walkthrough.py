@@ -5,14 +5,14 @@ changes in a new token, in the subject view and in a subject.bracket_changed del
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime, timezone
 from typing import Any
 
+from agegate_verifier import Verifier
 from standardwebhooks.webhooks import Webhook
 
 from service.worker import build_worker
+from tests.conftest import ISSUER
 from tests.webhook_fixtures import clock, receiver, runtime  # noqa: F401  (fixtures)
 
 TENANT = "my-app-test"
@@ -25,9 +25,16 @@ def _ok(response: Any, status: int = 200) -> Any:
     return response.get_json()
 
 
-def _claims(token: str) -> dict[str, Any]:
-    segment = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))  # type: ignore[no-any-return]
+def _verified(http: Any, auth: dict[str, str], token: str) -> dict[str, Any]:
+    """The token's claims as a persona service sees them: the offline verifier, against the
+    sandbox JWKS and status lists, on the tenant's own time (as the README says to)."""
+    now = datetime.fromisoformat(_ok(http.get("/v1/sandbox/clock", headers=auth))["now"]).timestamp()
+
+    def fetch(url: str) -> bytes:
+        return bytes(http.get(url[len(ISSUER):]).data)
+
+    verifier = Verifier(issuer=ISSUER + "/sandbox", audience=AUDIENCE, tenant=TENANT, fetch=fetch, clock=lambda: now)
+    return verifier.verify(token)
 
 
 def test_the_child_turning_14_tomorrow_turns_14_when_the_sandbox_clock_moves_a_day(http, api, runtime, receiver) -> None:  # type: ignore[no-untyped-def]
@@ -46,8 +53,9 @@ def test_the_child_turning_14_tomorrow_turns_14_when_the_sandbox_clock_moves_a_d
 
     # 5. a token: under_14, expiring no later than the change
     before = _ok(http.post("/v1/tokens", json={"subject_ref": "kid-1", "audience": AUDIENCE}, headers=auth), 201)
-    assert before["age_bracket"] == "under_14" and _claims(before["token"])["age_bracket"] == "under_14"
-    assert _claims(before["token"])["exp"] <= datetime.fromisoformat(kid["bracket_changes_at"]).timestamp()
+    claims = _verified(http, auth, before["token"])
+    assert before["age_bracket"] == "under_14" and claims["age_bracket"] == "under_14"
+    assert claims["exp"] <= datetime.fromisoformat(kid["bracket_changes_at"]).timestamp()
 
     # 6. subscribe the receiver
     hook = _ok(http.post("/v1/webhooks", json={"url": receiver.url, "events": ["subject.bracket_changed"]}, headers=auth), 201)
@@ -63,7 +71,7 @@ def test_the_child_turning_14_tomorrow_turns_14_when_the_sandbox_clock_moves_a_d
 
     # 9. the bracket has changed: a new token, the subject view and the webhook event
     after = _ok(http.post("/v1/tokens", json={"subject_ref": "kid-1", "audience": AUDIENCE}, headers=auth), 201)
-    assert after["age_bracket"] == "minor" and _claims(after["token"])["age_bracket"] == "minor"
+    assert after["age_bracket"] == "minor" and _verified(http, auth, after["token"])["age_bracket"] == "minor"
     view = _ok(http.get("/v1/subjects/kid-1", headers=auth))
     assert view["age_bracket"] == "minor" and view["bracket_valid_until"] is not None
 
