@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, g, request
+from flask import Blueprint, g
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from service.api.auth import require_scope
+from service.api.idempotency_header import idempotency_key
 from service.api.bodies import json_body
 from service.api.realm import caller_runtime
 from service.api.schemas import is_ref, ref_field
 from service.domain.consent import Relationship
-from service.flows.idempotency import Answer, IdempotencyKey, once
+from service.flows.idempotency import Answer, once
 from service.guardian import requests as steps
 from service.runtime import Runtime
 from service.store import consent_requests as store
@@ -30,7 +30,6 @@ from service.store.models import ConsentRequest
 blueprint = Blueprint("consent_requests", __name__)
 
 LOCALES = ("zh-CN", "en")
-_KEY = validate.Regexp(r"\A[!-~]{1,200}\Z")
 # the replayed answer holds the link token and the code: the idempotency table keeps it sealed
 _REPLAY_PURPOSE = "consent-request-replay"
 
@@ -103,17 +102,6 @@ def _unseal(runtime: Runtime, stored: dict[str, Any]) -> dict[str, Any]:
     return json.loads(raw)  # type: ignore[no-any-return]
 
 
-def _idempotency_key() -> IdempotencyKey | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    try:
-        _KEY(key)
-    except ValidationError as error:
-        raise ValidationError({"Idempotency-Key": error.messages}) from None
-    return IdempotencyKey(g.caller.client_id, key, hashlib.sha256(b"POST /v1/consent-requests\n" + request.get_data()).hexdigest())
-
-
 @blueprint.post("/v1/consent-requests")
 @require_scope("consent:write")
 def create() -> tuple[dict[str, Any], int]:
@@ -147,7 +135,7 @@ def create() -> tuple[dict[str, Any], int]:
         }
         return Answer(_seal(runtime, body, created.request.request_id), 201)
 
-    key = _idempotency_key()
+    key = idempotency_key()
     reply = run_in_transaction(runtime.sessions, lambda session: once(session, runtime.deps, key, lambda: answer(session)))
     return _unseal(runtime, reply.body), reply.status
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -12,13 +11,14 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from service.api.auth import require_scope
+from service.api.idempotency_header import idempotency_key
 from service.api.bodies import json_body
 from service.api.pagination import PageQuery, page_body, page_request
 from service.api.schemas import UtcDateTime, is_ref, ref_field
 from service.domain.consent import ConsentTerms, Relationship
 from service.flows import consents as consent_flows
 from service.flows.consents import ConsentGrant, ConsentListing, ConsentWithdrawal
-from service.flows.idempotency import Answer, IdempotencyKey, once
+from service.flows.idempotency import Answer, once
 from service.api.realm import caller_runtime
 from service.store.audit_log import timestamp
 from service.store.consents import CHILD_ORDER, ConsentRecord
@@ -26,7 +26,6 @@ from service.store.transactions import run_in_transaction
 
 blueprint = Blueprint("consents", __name__)
 
-_KEY = validate.Regexp(r"\A[!-~]{1,200}\Z")
 
 
 def _repeated() -> bool:
@@ -82,24 +81,11 @@ def consent_view(record: ConsentRecord) -> dict[str, Any]:
     return view
 
 
-def _idempotency_key() -> IdempotencyKey | None:
-    """The request's Idempotency-Key with the digest of what it came with, if it has one."""
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    try:
-        _KEY(key)
-    except ValidationError as error:
-        raise ValidationError({"Idempotency-Key": error.messages}) from None
-    request_hash = hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n" + request.get_data()).hexdigest()
-    return IdempotencyKey(g.caller.client_id, key, request_hash)
-
-
 def _once(answer: Callable[[Session], Answer], *, grouped_by: str | None = None) -> tuple[dict[str, Any], int]:
     """Run `answer` once per Idempotency-Key and request body, in the request's one transaction
     -- with `grouped_by`, one shared with that tenant's other waiting grants (a group commit)."""
     runtime = caller_runtime()
-    key = _idempotency_key()
+    key = idempotency_key()
 
     def work(session: Session) -> Answer:
         return once(session, runtime.deps, key, lambda: answer(session))
