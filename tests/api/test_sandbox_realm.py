@@ -8,11 +8,12 @@ import json
 from datetime import timedelta
 
 import pytest
-from agegate_verifier import UnknownKey, Verifier, WrongRealm
+from agegate_verifier import UnknownKey, WrongRealm
 
 from service.tokens.keys import create_key
 from service.store.transactions import run_in_transaction
 from tests.api.test_openapi import check
+from tests.api.test_tokens import offline_verifier
 from tests.conftest import ISSUER
 
 SANDBOX_ISSUER = ISSUER + "/sandbox"
@@ -22,18 +23,6 @@ CHILD = {"subject_ref": "kid", "evidence": {"method": "self_declared", "birth_da
 def part(token: str, index: int) -> dict:
     segment = token.split(".")[index]
     return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-
-
-def verifier(http, clock, issuer: str, audience: str, tenant: str) -> Verifier:  # type: ignore[no-untyped-def]
-    """The real offline verifier, fetching JWKS and status lists from the app."""
-
-    def fetch(url: str) -> bytes:
-        response = http.get(url[len(ISSUER):])
-        if response.status_code != 200:
-            raise OSError(f"HTTP {response.status_code}")
-        return bytes(response.data)
-
-    return Verifier(issuer=issuer, audience=audience, tenant=tenant, fetch=fetch, clock=lambda: clock().timestamp())
 
 
 @pytest.fixture
@@ -75,8 +64,8 @@ def test_a_sandbox_token_names_the_sandbox_issuer_keys_and_status_lists(http, to
 
 def test_each_realms_offline_verifier_takes_its_own_tokens_and_names_the_others(http, clock, tokens) -> None:  # type: ignore[no-untyped-def]
     sandbox_token, live_token = tokens
-    sandbox_verifier = verifier(http, clock, SANDBOX_ISSUER, "persona-chat-try-app", "try-app")
-    live_verifier = verifier(http, clock, ISSUER, "persona-chat-live-app", "live-app")
+    sandbox_verifier = offline_verifier(http, clock, "persona-chat-try-app", tenant="try-app", issuer=SANDBOX_ISSUER)
+    live_verifier = offline_verifier(http, clock, "persona-chat-live-app", tenant="live-app", issuer=ISSUER)
     assert sandbox_verifier.verify(sandbox_token)["sub"] == "kid"
     assert live_verifier.verify(live_token)["sub"] == "kid"
 
@@ -105,7 +94,7 @@ def test_an_advanced_sandbox_token_verifies_on_the_tenants_clock_with_its_status
     http.post("/v1/sandbox/clock", json={"advance": "P30D"}, headers=bearer)
     token = http.post("/v1/tokens", json={"subject_ref": "kid", "audience": "persona-chat-try-app"}, headers=bearer).get_json()["token"]
     tenant_time = lambda: clock() + timedelta(days=30)  # noqa: E731 - what GET /v1/sandbox/clock says
-    assert verifier(http, tenant_time, SANDBOX_ISSUER, "persona-chat-try-app", "try-app").verify(token)["age_bracket"] == "minor"
+    assert offline_verifier(http, tenant_time, "persona-chat-try-app", tenant="try-app", issuer=SANDBOX_ISSUER).verify(token)["age_bracket"] == "minor"
 
 
 def test_rotating_one_realm_leaves_the_other_alone(http, runtime, clock) -> None:  # type: ignore[no-untyped-def]

@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from agegate_verifier import Verifier
 from standardwebhooks.webhooks import Webhook
 
 from service.worker import build_worker
+from tests.api.test_tokens import offline_verifier
 from tests.conftest import ISSUER
 from tests.webhook_fixtures import clock, receiver, runtime  # noqa: F401  (fixtures)
 
@@ -28,13 +28,8 @@ def _ok(response: Any, status: int = 200) -> Any:
 def _verified(http: Any, auth: dict[str, str], token: str) -> dict[str, Any]:
     """The token's claims as a persona service sees them: the offline verifier, against the
     sandbox JWKS and status lists, on the tenant's own time (as the README says to)."""
-    now = datetime.fromisoformat(_ok(http.get("/v1/sandbox/clock", headers=auth))["now"]).timestamp()
-
-    def fetch(url: str) -> bytes:
-        return bytes(http.get(url[len(ISSUER):]).data)
-
-    verifier = Verifier(issuer=ISSUER + "/sandbox", audience=AUDIENCE, tenant=TENANT, fetch=fetch, clock=lambda: now)
-    return verifier.verify(token)
+    now = datetime.fromisoformat(_ok(http.get("/v1/sandbox/clock", headers=auth))["now"])
+    return offline_verifier(http, lambda: now, AUDIENCE, tenant=TENANT, issuer=ISSUER + "/sandbox").verify(token)
 
 
 def test_the_child_turning_14_tomorrow_turns_14_when_the_sandbox_clock_moves_a_day(http, api, runtime, receiver) -> None:  # type: ignore[no-untyped-def]

@@ -13,28 +13,16 @@ import base64
 import json
 
 import pytest
-from agegate_verifier import Verifier, WrongTenant
+from agegate_verifier import WrongTenant
 
 from service.store import clients as client_store
 from service.store.transactions import run_in_transaction
-from tests.conftest import ISSUER
+from tests.api.test_tokens import offline_verifier
 
 
 def claims_of(token: str) -> dict:
     part = token.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-
-
-def offline_verifier(http, clock, *, audience: str, tenant: str) -> Verifier:  # type: ignore[no-untyped-def]
-    """The real offline verifier, fetching from the app through the test client."""
-
-    def fetch(url: str) -> bytes:
-        response = http.get(url[len(ISSUER):])
-        if response.status_code != 200:
-            raise OSError(f"HTTP {response.status_code}")
-        return bytes(response.data)
-
-    return Verifier(issuer=ISSUER, audience=audience, tenant=tenant, fetch=fetch, clock=lambda: clock().timestamp())
 
 
 @pytest.fixture

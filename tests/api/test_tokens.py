@@ -39,8 +39,9 @@ def segment(token: str, index: int) -> dict:
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
-def offline_verifier(http, clock, audience="persona-chat"):  # type: ignore[no-untyped-def]
-    """The real offline verifier, fetching from the app through the test client."""
+def offline_verifier(http, clock, audience="persona-chat", *, tenant=None, issuer=ISSUER):  # type: ignore[no-untyped-def]
+    """The real offline verifier, fetching from the app through the test client (`issuer`:
+    ISSUER + "/sandbox" for a sandbox tenant's tokens)."""
 
     def fetch(url: str) -> bytes:
         assert url.startswith(ISSUER)
@@ -49,7 +50,7 @@ def offline_verifier(http, clock, audience="persona-chat"):  # type: ignore[no-u
             raise OSError(f"HTTP {response.status_code}")
         return response.data
 
-    return Verifier(issuer=ISSUER, audience=audience, fetch=fetch, clock=lambda: clock().timestamp())
+    return Verifier(issuer=issuer, audience=audience, tenant=tenant, fetch=fetch, clock=lambda: clock().timestamp())
 
 
 ALLOW, DENY, CONSENT = "allow", "deny", "needs_consent"
