@@ -379,17 +379,20 @@ def test_consent_refusals(http, auth) -> None:  # type: ignore[no-untyped-def]
     check(unknown, "POST", "/v1/consents")
 
 
+CONSENT_REQUEST = {
+    "child_ref": "u-1",
+    "guardian_ref": "g-1",
+    "relationship": "parent",
+    "scopes": ["pi_processing", "companion"],
+    "notice": {"version": "privacy-notice-v3", "url": "https://app.example/privacy/v3"},
+    "child_label": "小明",
+}
+
+
 def test_consent_requests_and_the_guardian_pages(http, auth) -> None:  # type: ignore[no-untyped-def]
     post_json(http, "/v1/subjects", CHILD, auth)
     post_json(http, "/v1/subjects", GUARDIAN, auth)
-    body = {
-        "child_ref": "u-1",
-        "guardian_ref": "g-1",
-        "relationship": "parent",
-        "scopes": ["pi_processing", "companion"],
-        "notice": {"version": "privacy-notice-v3", "url": "https://app.example/privacy/v3"},
-        "child_label": "小明",
-    }
+    body = CONSENT_REQUEST
     created = post_json(http, "/v1/consent-requests", body, auth, **{"Idempotency-Key": "ask-1"})
     assert created.status_code == 201
     request = check(created, "POST", "/v1/consent-requests")
@@ -434,14 +437,7 @@ def test_the_sandbox_operations(http, auth, api) -> None:  # type: ignore[no-unt
     guardian = next(item for item in listed["items"] if item["name"] == "adult-guardian")
     post_json(http, "/v1/subjects", CHILD, sandbox)
     post_json(http, "/v1/subjects", {**GUARDIAN, "evidence": {"method": "resident_id", "resident_id": guardian["resident_id"]}}, sandbox)
-    body = {
-        "child_ref": "u-1",
-        "guardian_ref": "g-1",
-        "relationship": "parent",
-        "scopes": ["pi_processing", "companion"],
-        "notice": {"version": "privacy-notice-v3", "url": "https://app.example/privacy/v3"},
-        "child_label": "小明",
-    }
+    body = CONSENT_REQUEST
     request_id = post_json(http, "/v1/consent-requests", body, sandbox).get_json()["request_id"]
     path = "/v1/sandbox/consent-requests/{request_id}/complete"
     url = f"/v1/sandbox/consent-requests/{request_id}/complete"
