@@ -34,11 +34,16 @@ def issue_token(session: Session, deps: Deps, request: TokenRequest) -> IssuedTo
     AudienceOfAnotherTenant for an audience another tenant registered (CONTRACT §16).
 
     Run it in a read transaction: it writes nothing. Everything it reads comes from one
-    SELECT (token_facts), so a read session without BEGIN sees one consistent snapshot.
+    SELECT (token_facts), so a read session without BEGIN sees one consistent snapshot, and
+    the transaction ends right after it.
     """
     signing = deps.keyring.snapshot()  # refreshes (every few seconds) in a read session of its own
     now = deps.clock()
     facts = token_facts(session, request.tenant, request.subject_ref, request.audience, now)
+    # Everything else is computation (decrypting, signing): end the read here, so the pooled
+    # connection serves another request meanwhile instead of waiting on this one's CPU, and
+    # the pool does not overflow into connections opened and closed per request.
+    session.commit()
     if facts.audience_tenant not in (None, request.tenant):
         raise AudienceOfAnotherTenant(request.audience)
     list_id, idx = status_store.position(facts.status_slot)
