@@ -60,9 +60,11 @@ def decide(claims: dict[str, Any], feature: str) -> Decision:
 class Entry:
     """A token whose signature and claim shapes passed; time and status are rechecked.
 
-    It keeps the payload bytes, not the parsed claims, until the token is seen again: a
-    claims tree is a dozen container objects the cyclic garbage collector must walk on
-    every full collection, and most tokens a busy verifier sees once add only cost.
+    It keeps the payload bytes, not the parsed claims, until the token is seen again, and
+    no decisions dict until a decision is asked for: a claims tree is a dozen container
+    objects the cyclic garbage collector must walk on every full collection, each container
+    kept brings the next collection nearer, and most tokens a busy verifier sees once add
+    only cost.
     """
 
     __slots__ = ("kid", "jti", "exp", "not_before", "uri", "idx", "_payload", "_claims", "_decisions")
@@ -78,7 +80,7 @@ class Entry:
         self.idx = idx
         self._payload = payload
         self._claims: dict[str, Any] | None = None
-        self._decisions: dict[str, Decision] = {}
+        self._decisions: dict[str, Decision] | None = None
 
     def claims(self) -> dict[str, Any]:
         """The claims, parsed on first use and kept."""
@@ -89,9 +91,12 @@ class Entry:
 
     def decision(self, feature: str) -> Decision:
         """Return the token's decision for ``feature``, computed once per feature."""
-        found = self._decisions.get(feature)
+        decisions = self._decisions
+        if decisions is None:
+            decisions = self._decisions = {}
+        found = decisions.get(feature)
         if found is None:
-            found = self._decisions[feature] = decide(self.claims(), feature)
+            found = decisions[feature] = decide(self.claims(), feature)
         return found
 
 
