@@ -1,7 +1,8 @@
 """Strict JWS compact serialization with Ed25519: the one verifier of everything signed.
 
 Everything an attacker controls is refused as cheaply as possible and before any
-cryptography: size, shape, alphabet, header. Only then is the key looked up and the
+cryptography: size, shape, alphabet (checked by the strict base64url decode of each
+segment), header. Only then is the key looked up and the
 signature checked with ``cryptography`` directly, and only a signed payload is parsed.
 """
 
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ._b64 import decode_checked, only_alphabet
+from ._b64 import decode_strict
 from ._constants import ALGORITHMS
 from ._json import json_object
 from .errors import BadSignature, Malformed, MalformedHeader, TooLarge, UnknownKey, UnsupportedAlgorithm, WrongType
@@ -34,20 +35,6 @@ def _ed25519(key: object) -> bool:
         return False
     _KEY_CLASSES[0] = type(key)
     return True
-
-
-def _segment(segment: bytes) -> bytes:
-    try:
-        return decode_checked(segment)
-    except ValueError as error:
-        raise Malformed(str(error)) from None
-
-
-def _object(data: bytes) -> dict[str, Any]:
-    try:
-        return json_object(data)
-    except ValueError as error:
-        raise Malformed(f"invalid JSON: {error}") from None
 
 
 class CompactVerifier:
@@ -77,36 +64,48 @@ class CompactVerifier:
         if not token.isascii():
             raise Malformed("character outside the base64url alphabet")
         raw = token.encode("ascii")
-        if not only_alphabet(raw, b"."):
-            raise Malformed("character outside the base64url alphabet")
         segments = raw.split(b".")
         if len(segments) != 3:
             raise Malformed("not three segments")
         header, payload, signature = segments
+        try:
+            # Decoding refuses any character outside base64url, so a foreign character in
+            # these segments is Malformed before the header is read (one in the header is
+            # refused by its own decode: only headers that passed are remembered).
+            raw_signature = decode_strict(signature)
+            payload_bytes = decode_strict(payload)
+        except ValueError as error:
+            raise Malformed(str(error)) from None
         kid = self._kid_by_header.get(header)
         if kid is None:
             kid = self._check_header(header)
+        if len(raw_signature) != 64:
+            raise BadSignature("an Ed25519 signature is 64 bytes")
+        key = self._keys.public_key(kid)
+        # isinstance on the abstract class is an ABC check (~1 us); the concrete class
+        # cryptography returns is checked once and then compared by identity.
+        if type(key) is not _KEY_CLASSES[0] and not _ed25519(key):
+            raise UnknownKey("no Ed25519 key with this kid")
         try:
-            raw_signature = decode_checked(signature)
-            if len(raw_signature) != 64:
-                raise BadSignature("an Ed25519 signature is 64 bytes")
-            key = self._keys.public_key(kid)
-            # isinstance on the abstract class is an ABC check (~1 us); the concrete class
-            # cryptography returns is checked once and then compared by identity.
-            if type(key) is not _KEY_CLASSES[0] and not _ed25519(key):
-                raise UnknownKey("no Ed25519 key with this kid")
             key.verify(raw_signature, raw[: len(header) + 1 + len(payload)])
-            payload_bytes = decode_checked(payload)
         except InvalidSignature:
             raise BadSignature("signature does not verify") from None
-        except ValueError as error:  # base64url: non-canonical or impossible length
-            raise Malformed(str(error)) from None
-        return kid, payload_bytes, _object(payload_bytes)
+        try:
+            return kid, payload_bytes, json_object(payload_bytes)
+        except ValueError as error:
+            raise Malformed(f"invalid JSON: {error}") from None
 
     def _check_header(self, segment: bytes) -> str:
         if len(segment) > MAX_HEADER_CHARS:
             raise MalformedHeader("header too long")
-        header = _object(_segment(segment))
+        try:
+            decoded = decode_strict(segment)
+        except ValueError as error:
+            raise Malformed(str(error)) from None
+        try:
+            header = json_object(decoded)
+        except ValueError as error:
+            raise Malformed(f"invalid JSON: {error}") from None
         alg = header.get("alg")
         # ``in`` on a tuple compares with ==, so only these exact strings pass (no casefold).
         if type(alg) is not str or alg not in ALGORITHMS:

@@ -131,8 +131,11 @@ class Verifier:
             # cache; before the status check, whose answer changes.
             if cached:
                 self._touch(token)
-            else:
-                self._remember(token, entry)
+            elif self._cache_size:
+                cache = self._cache
+                cache[token] = entry
+                if len(cache) > self._cache_size:
+                    self._evict()
             if self._statuses.status(entry.uri, entry.idx) != 0:
                 raise Revoked("token status is not VALID")
         except InvalidToken as error:
@@ -176,10 +179,7 @@ class Verifier:
         except KeyError:
             pass
 
-    def _remember(self, token: str, entry: Entry) -> None:
-        if self._cache_size == 0:
-            return
-        self._cache[token] = entry
+    def _evict(self) -> None:
         while len(self._cache) > self._cache_size:
             try:
                 self._cache.popitem(last=False)
