@@ -113,7 +113,7 @@ def init_rate_limits(app: Flask, storage_uri: str) -> Limiter:
 
 
 def _hooks_only_on(app: Flask, limiter: Limiter, blueprints: set[str | None]) -> None:
-    """Run the limiter's request hooks only for the blueprints holding a limited view (None:
+    """Run the limiter's request hooks (before, after, teardown) only for the blueprints holding a limited view (None:
     the app's own views).
 
     There are no default limits, so on any other view the hooks find nothing to count and
@@ -124,8 +124,11 @@ def _hooks_only_on(app: Flask, limiter: Limiter, blueprints: set[str | None]) ->
     """
     check = limiter._check_request_limit
     (inject_headers,) = [hook for hook in app.after_request_funcs[None] if isinstance(hook, partial) and hook.args == (limiter,)]
+    (release_context,) = [hook for hook in app.teardown_request_funcs[None] if getattr(hook, "__self__", None) is limiter]
     app.before_request_funcs[None].remove(check)
     app.after_request_funcs[None].remove(inject_headers)
+    app.teardown_request_funcs[None].remove(release_context)
     for blueprint in sorted(blueprints, key=str):
         app.before_request_funcs.setdefault(blueprint, []).append(check)
         app.after_request_funcs.setdefault(blueprint, []).append(inject_headers)
+        app.teardown_request_funcs.setdefault(blueprint, []).append(release_context)

@@ -35,16 +35,20 @@ def init_request_ids(app: Flask) -> None:
         if log.isEnabledFor(logging.INFO):
             started = g.get("request_started")
             caller = g.get("caller")
+            # the route template, never the path: paths hold subject refs
+            rule = request.url_rule
+            route = rule.rule if rule is not None else None
+            method = request.method
+            status = response.status_code
             log.info(
                 "%s %s %s",
-                request.method,
-                request.url_rule.rule if request.url_rule is not None else "unmatched",
-                response.status_code,
+                method,
+                route or "unmatched",
+                status,
                 extra={
-                    # the route template, never the path: paths hold subject refs
-                    "route": request.url_rule.rule if request.url_rule is not None else None,
-                    "method": request.method,
-                    "status": response.status_code,
+                    "route": route,
+                    "method": method,
+                    "status": status,
                     "duration_ms": None if started is None else round((time.perf_counter() - started) * 1000, 2),
                     "client_id": None if caller is None else caller.client_id,
                 },
