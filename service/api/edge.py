@@ -18,7 +18,7 @@ import base64
 import binascii
 from urllib.parse import unquote_to_bytes
 
-from flask import Flask, Response, request
+from flask import Response, request
 
 from service.api.bodies import UNSTORABLE, InputRefused, check_json_body
 
@@ -109,9 +109,3 @@ def add_safety_headers(response: Response) -> Response:
     if "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def init_edge(app: Flask) -> None:
-    # First in line, so no other before_request hook (metrics, auth) sees unchecked input.
-    app.before_request_funcs.setdefault(None, []).insert(0, check_request)
-    app.after_request(add_safety_headers)
