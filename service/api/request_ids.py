@@ -38,11 +38,18 @@ def echo_and_log(response: Response, route: str | None, method: str) -> None:
         started = g.get("request_started")
         caller = g.get("caller")
         status = response.status_code
-        log.info(
+        # The record made and handled directly, as Logger.info would but without its walk
+        # up the stack (findCaller, 1.6% of a verify's samples under gevent) for a file and
+        # line that no handler of ours prints: they are this function's own.
+        record = log.makeRecord(
+            log.name,
+            logging.INFO,
+            __file__,
+            _ACCESS_LINE,
             "%s %s %s",
-            method,
-            route or "unmatched",
-            status,
+            (method, route or "unmatched", status),
+            None,
+            "echo_and_log",
             extra={
                 "route": route,
                 "method": method,
@@ -51,3 +58,7 @@ def echo_and_log(response: Response, route: str | None, method: str) -> None:
                 "client_id": None if caller is None else caller.client_id,
             },
         )
+        log.handle(record)
+
+
+_ACCESS_LINE = echo_and_log.__code__.co_firstlineno
