@@ -127,13 +127,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     a test built with build_runtime."""
     from service.api import register_blueprints
     from service.api.auth import init_oauth
-    from service.api.edge import init_edge
-    from service.api.ops import init_metrics
     from service.api.problems import init_problems
     from service.web import init_web
     from service.api.ratelimits import init_rate_limits
-    from service.api.request_ids import init_request_ids
-    from service.api.schema_gate import init_schema_gate
+    from service.api.request_cycle import init_request_cycle
 
     if runtime is None:
         runtime = build_runtime(settings or Settings.from_env())
@@ -143,10 +140,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.json.sort_keys = False  # type: ignore[attr-defined]
     runtime.install(app)
     init_problems(app)
-    init_edge(app)
-    init_request_ids(app)
-    init_schema_gate(app, runtime.engine)
-    init_metrics(app)
+    init_request_cycle(app, runtime.engine)
     init_oauth(app)
     register_blueprints(app)
     init_web(app, runtime)  # the hosted guardian pages (CONTRACT §12)

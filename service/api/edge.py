@@ -18,7 +18,7 @@ import base64
 import binascii
 from urllib.parse import unquote_to_bytes
 
-from flask import Flask, Response, request
+from flask import Response, request
 
 from service.api.bodies import UNSTORABLE, InputRefused, check_json_body
 
@@ -61,10 +61,21 @@ def _check_path() -> None:
     _decode(request.environ.get("PATH_INFO", "").encode("latin-1"), "path")
 
 
+# The WSGI environ keys that hold request header fields (the Headers view's own rule).
+_CONTENT_HEADER_KEYS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
+
+
 def _check_headers() -> None:
-    for name, value in request.headers.items():
-        if "\x00" in value:
-            raise InputRefused({f"header.{name}": _UNSTORABLE})
+    # The environ's values first, with no Headers view built: a NUL is rare, and only then
+    # is the field looked up by the name the problem gives.
+    if any(
+        "\x00" in value
+        for key, value in request.environ.items()
+        if key.startswith("HTTP_") or key in _CONTENT_HEADER_KEYS
+    ):
+        for name, value in request.headers.items():
+            if "\x00" in value:
+                raise InputRefused({f"header.{name}": _UNSTORABLE})
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "basic":
         try:
@@ -79,18 +90,19 @@ def _check_headers() -> None:
 def _check_body() -> None:
     if not request.content_length and "chunked" not in request.headers.get("Transfer-Encoding", ""):
         return
-    if request.mimetype == "application/x-www-form-urlencoded":
+    mimetype = request.mimetype
+    if mimetype == "application/x-www-form-urlencoded":
         raw = request.get_data(cache=True)  # form parsing later reads this cached copy
         try:
             encoded = raw.decode("ascii")  # a conforming form body is percent-encoded ASCII
         except UnicodeDecodeError:
             raise InputRefused({"form": "is not percent-encoded ASCII"}) from None
         _urlencoded_pairs(encoded, "form")
-    elif request.mimetype == "multipart/form-data":
+    elif mimetype == "multipart/form-data":
         for name, value in request.form.items(multi=True):
             if UNSTORABLE.search(name) or UNSTORABLE.search(value):
                 raise InputRefused({f"form.{name}": _UNSTORABLE})
-    elif request.mimetype == "application/json" or request.mimetype.endswith("+json"):
+    elif mimetype == "application/json" or mimetype.endswith("+json"):
         check_json_body()
 
 
@@ -109,9 +121,3 @@ def add_safety_headers(response: Response) -> Response:
     if "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def init_edge(app: Flask) -> None:
-    # First in line, so no other before_request hook (metrics, auth) sees unchecked input.
-    app.before_request_funcs.setdefault(None, []).insert(0, check_request)
-    app.after_request(add_safety_headers)

@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from sqlalchemy import Engine
 from werkzeug.exceptions import NotFound, Unauthorized
@@ -97,7 +97,7 @@ def metrics() -> Response:
     scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(offered.encode(), token.encode()):
         raise Unauthorized("send the scrape token of AGEGATE_METRICS_TOKEN as a bearer token")
-    registry = current_app.extensions["agegate.metrics"][0]
+    registry = current_app.extensions["agegate.metrics"].registry
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Under gunicorn each worker counts on its own; the multiprocess collector sums the
         # files every worker writes, so any worker answers for all of them.
@@ -106,28 +106,30 @@ def metrics() -> Response:
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 
-def init_metrics(app: Flask) -> None:
-    """Count and time every request by route template (never the raw path) and status."""
-    registry = CollectorRegistry()
-    requests = Counter("agegate_http_requests", "HTTP requests", ["endpoint", "method", "status"], registry=registry)
-    latency = Histogram(
-        "agegate_http_request_seconds",
-        "HTTP request latency",
-        ["endpoint", "method"],
-        registry=registry,
-        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-    )
-    app.extensions["agegate.metrics"] = (registry, requests, latency)
+class RequestMetrics:
+    """Every request counted and timed by route template (never the raw path) and status."""
 
-    @app.before_request
-    def _start() -> None:
-        g.started = time.perf_counter()
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._requests = Counter(
+            "agegate_http_requests", "HTTP requests", ["endpoint", "method", "status"], registry=self.registry
+        )
+        self._latency = Histogram(
+            "agegate_http_request_seconds",
+            "HTTP request latency",
+            ["endpoint", "method"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
 
-    @app.after_request
-    def _observe(response: Response) -> Response:
-        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        requests.labels(endpoint, request.method, str(response.status_code)).inc()
-        started = g.get("started")
+    def observe(self, endpoint: str, method: str, status: int, started: float | None) -> None:
+        """`started`: the request's perf_counter() start, None for a request refused before
+        it was timed (the edge's 400s, the schema gate's 503s), which is counted only."""
+        self._requests.labels(endpoint, method, str(status)).inc()
         if started is not None:
-            latency.labels(endpoint, request.method).observe(time.perf_counter() - started)
-        return response
+            self._latency.labels(endpoint, method).observe(time.perf_counter() - started)
+
+
+def init_metrics(app: Flask) -> RequestMetrics:
+    metrics = app.extensions["agegate.metrics"] = RequestMetrics()
+    return metrics

@@ -104,9 +104,10 @@ def schema_gate() -> SchemaGate:
 def init_schema_gate(app: Flask, engine: Engine) -> None:
     app.extensions["agegate.schema_gate"] = SchemaGate(engine)
 
-    @app.before_request
-    def _refuse_while_behind() -> Response | None:
-        if request.endpoint in _UNGATED:
-            return None
-        reason = schema_gate().behind()
-        return None if reason is None else schema_behind_problem(reason)
+
+def refused_while_behind() -> Response | None:
+    """Before the view: the 503 for a request while the schema is behind (probes excepted)."""
+    if request.endpoint in _UNGATED:
+        return None
+    reason = schema_gate().behind()
+    return None if reason is None else schema_behind_problem(reason)

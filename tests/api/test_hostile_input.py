@@ -124,6 +124,19 @@ def test_a_repeated_query_parameter_is_refused_not_first_wins(http, auth, path: 
     assert "repeated" in next(iter(problem["errors"].values()))[0]
 
 
+@pytest.mark.parametrize(
+    ("headers", "where"),
+    [
+        ({"X-Note": "a\x00b"}, "header.X-Note"),
+        ({"User-Agent": "\x00"}, "header.User-Agent"),
+        ({"Content-Type": "application/json\x00"}, "header.Content-Type"),
+    ],
+)
+def test_a_nul_in_any_header_field_is_400_naming_the_field(http, auth, headers, where) -> None:  # type: ignore[no-untyped-def]
+    problem = assert_refused(http.get("/v1/consents?child_ref=c", headers={**auth, **headers}))
+    assert list(problem["errors"]) == [where]
+
+
 # (non-UTF-8 paths never reach the app through Werkzeug's test client, which replaces the
 # bytes; tests/integration/test_serving.py sends them raw to gunicorn)
 @pytest.mark.parametrize("path", ["/v1/subjects/a%00b", "/v1/consents/%00/withdraw"])

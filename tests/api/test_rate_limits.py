@@ -94,3 +94,39 @@ def test_any_blueprint_can_limit_its_views_by_marking_them() -> None:
     assert http.post("/consent/r9/resend").status_code == 200  # the same scope shares one budget
     _assert_refused(http.post("/consent/r1/code"))
     _assert_refused(http.post("/consent/r1/resend"))
+
+
+def test_a_blueprints_limited_view_keeps_its_budget_and_headers_when_the_limiter_runs_for_its_blueprint_only() -> None:
+    """init_rate_limits runs the limiter's hooks only for blueprints holding a limited view:
+    those views keep their counts and X-RateLimit headers, other views answer without them."""
+    from flask import Blueprint
+
+    app = Flask("blueprints")
+    init_problems(app)
+    pages, api = Blueprint("pages", __name__), Blueprint("api", __name__)
+    scope = "code-entry-" + uuid.uuid4().hex
+
+    @pages.post("/consent/<request_id>/code")
+    @rate_limited(RateLimit("2/minute", by_address, scope))
+    def enter_code(request_id: str) -> dict[str, str]:
+        return {"request": request_id}
+
+    @api.post("/v1/things")
+    def things() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    app.register_blueprint(pages)
+    app.register_blueprint(api)
+    init_rate_limits(app, "memory://")
+    http = app.test_client()
+    first = http.post("/consent/r1/code")
+    assert first.status_code == 200
+    assert (first.headers["X-RateLimit-Limit"], first.headers["X-RateLimit-Remaining"]) == ("2", "1")
+    assert "Retry-After" not in first.headers
+    assert http.post("/consent/r2/code").status_code == 200
+    _assert_refused(http.post("/consent/r3/code"))
+    for _ in range(3):
+        unlimited = http.post("/v1/things")
+        assert unlimited.status_code == 200
+        assert not [name for name in unlimited.headers.keys() if name.startswith("X-RateLimit")]
+    assert http.get("/v1/things").status_code == 405  # routing errors pass no limiter hook either way

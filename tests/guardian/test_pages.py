@@ -247,3 +247,17 @@ def test_input_the_edge_refuses_gets_a_page_too(http, auth, family) -> None:  # 
     created = ask(http, auth)
     refused = http.post(page_path(created) + "/code", data={"csrf": "x", "code": "12\x003456"})
     assert refused.status_code == 400 and refused.mimetype == "text/html"
+
+
+def test_api_calls_without_the_cookie_get_no_session_and_pages_keep_theirs(http, auth, family) -> None:  # type: ignore[no-untyped-def]
+    """security.CookieSessions skips the signer for requests without the cookie: API calls
+    get no cookie and no Vary, pages still set, read and refuse a forged cookie as before."""
+    api_call = http.get("/v1/policy", headers=auth)
+    assert api_call.status_code == 200
+    assert "Set-Cookie" not in api_call.headers and "Cookie" not in api_call.vary
+    path = page_path(ask(http, auth, locale="en"))
+    first = http.get(path + "?lang=zh-CN")
+    assert "agegate_guardian=" in first.headers["Set-Cookie"] and "Cookie" in first.vary
+    assert '<html lang="zh-CN">' in http.get(path).get_data(as_text=True)  # read back from the cookie
+    http.set_cookie("agegate_guardian", "forged.value.signature", path="/guardian")
+    assert '<html lang="en">' in http.get(path).get_data(as_text=True)  # a bad signature is an empty session

@@ -267,3 +267,25 @@ def test_the_jwks_is_served_from_the_last_read_while_the_database_is_away(
     assert during.get_json() == before.get_json()
     outage.up()
     assert http.get("/.well-known/jwks.json").get_json() == before.get_json()
+
+
+def latency_count(metrics: str, endpoint: str, method: str) -> float | None:
+    match = re.search(
+        rf'^agegate_http_request_seconds_count\{{endpoint="{re.escape(endpoint)}",method="{method}"\}} (\S+)$', metrics, re.MULTILINE
+    )
+    return None if match is None else float(match[1])
+
+
+def test_a_request_the_edge_refuses_is_counted_not_timed_and_keeps_its_headers(live_app: Flask) -> None:
+    """The one before hook stops at the edge's refusal as the separate hooks did: the 400 gets
+    a request id and the safety headers, is counted under its route, and is not timed."""
+    http = live_app.test_client()
+    refused = http.post("/v1/tokens/verify", data=b'{"token": "a\\u0000b"}', content_type="application/json")
+    assert refused.status_code == 400 and refused.mimetype == "application/problem+json"
+    assert len(refused.headers["X-Request-Id"]) == 32
+    assert refused.headers["X-Content-Type-Options"] == "nosniff" and refused.headers["Cache-Control"] == "no-store"
+    assert http.post("/v1/tokens/verify", json={"token": "t"}).status_code == 401  # passes the edge: timed
+    text = http.get("/metrics", headers=METRICS_AUTH).get_data(as_text=True)
+    assert sample(text, "/v1/tokens/verify", "POST", "400") == 1.0
+    assert sample(text, "/v1/tokens/verify", "POST", "401") == 1.0
+    assert latency_count(text, "/v1/tokens/verify", "POST") == 1.0
