@@ -24,6 +24,7 @@ exit because the database went away later (they answer 503 and recover with it).
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import sys
@@ -119,6 +120,16 @@ def _check_database() -> None:
     _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(2)
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """Once the worker has built its app: move everything made so far (modules, the app, its
+    schemas, policy and keyring) out of the garbage collector's sight. Those objects live as
+    long as the worker; left tracked, each full collection walks all of them again, a pause
+    of hundreds of milliseconds on a loaded machine that lands on whichever requests are in
+    flight (measured: 379 ms for one full collection after 20,000 in-process verifies; none
+    with the freeze, and the worst young-generation pause 10.3 ms -> 0.6 ms)."""
+    gc.freeze()
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]
