@@ -48,15 +48,16 @@ def _statement_kind(statement: str) -> str:
     return head
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    total = 0
+def _cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """CPU seconds so far of each process still running (a pool may close a connection)."""
+    seconds = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    return seconds
 
 
 def main() -> int:
@@ -150,7 +151,8 @@ def main() -> int:
         counting.set()
         wall = run(warm_up + args.grants)
         counting.clear()
-        python_cpu, postgres_cpu = time.process_time() - python_before, _cpu_seconds(backends) - postgres_before
+        python_cpu, postgres_after = time.process_time() - python_before, _cpu_seconds(backends)
+        postgres_cpu = sum(postgres_after[pid] - postgres_before[pid] for pid in postgres_after.keys() & postgres_before.keys())
         runtime.engine.dispose()
     finally:
         drop_database(DB_NAME)
@@ -169,7 +171,7 @@ def main() -> int:
         "round_trips_per_grant": round((total_statements + 2 * sum(transactions.values())) / grants, 3),
         "statements": {kind: round(n / grants, 3) for kind, n in statements.most_common()},
         "transactions": dict(transactions),
-        "postgres_backends_measured": len(backends),
+        "postgres_backends_measured": len(postgres_after.keys() & postgres_before.keys()),
     }
     log(f"{grants} grants, {args.threads} threads: python {result['python_cpu_ms_per_grant']} ms + postgres "
         f"{result['postgres_cpu_ms_per_grant']} ms CPU a grant; {result['statements_per_grant']} statements, "
