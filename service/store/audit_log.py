@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Table, bindparam, insert, or_, select, update
+from sqlalchemy import Insert, Row, Table, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -72,14 +72,14 @@ def _lock_head(session: Session, tenant: str) -> _Head:
     return _Head(row.seq, row.hash, row.recorded_at)
 
 
-def _insert_rows(session: Session, rows: Sequence[tuple[Table, dict[str, Any]]]) -> None:
-    """Write `rows`, one multi-row INSERT per table (in first-seen table order)."""
-    by_table: dict[Table, list[dict[str, Any]]] = {}
-    for table, values in rows:
-        by_table.setdefault(table, []).append(values)
+def _insert_rows(session: Session, rows: Sequence[tuple[Insert, dict[str, Any]]]) -> None:
+    """Write `rows`, one multi-row INSERT per statement (in first-seen order)."""
+    by_statement: dict[Insert, list[dict[str, Any]]] = {}
+    for statement, values in rows:
+        by_statement.setdefault(statement, []).append(values)
     connection = session.connection()
-    for table, values_list in by_table.items():
-        connection.execute(insert(table), values_list)
+    for statement, values_list in by_statement.items():
+        connection.execute(statement, values_list)
 
 
 class Appended:
@@ -105,7 +105,7 @@ class _Staged(NamedTuple):
     events: Sequence[dict[str, Any]]
     now: datetime
     appended: Appended
-    rows: Sequence[tuple[Table, dict[str, Any]]]
+    rows: Sequence[tuple[Insert, dict[str, Any]]]
 
 
 # The session.info key under which a group commit's Staging travels with its session.
@@ -127,7 +127,7 @@ class Staging:
         session.info[_STAGING] = self
 
     def stage(
-        self, tenant: str, events: Sequence[dict[str, Any]], now: datetime, rows: Sequence[tuple[Table, dict[str, Any]]]
+        self, tenant: str, events: Sequence[dict[str, Any]], now: datetime, rows: Sequence[tuple[Insert, dict[str, Any]]]
     ) -> Appended:
         for event in events:
             event["recorded_at"] = timestamp(now)  # the final value is set when linked
@@ -155,10 +155,10 @@ def append(
     events: Sequence[dict[str, Any]],
     now: datetime,
     *,
-    rows: Sequence[tuple[Table, dict[str, Any]]] = (),
+    rows: Sequence[tuple[Insert, dict[str, Any]]] = (),
 ) -> Appended:
-    """Chain `events` onto the tenant's log in this transaction, with `rows` (table, values)
-    written beside them; returns where the last event stands.
+    """Chain `events` onto the tenant's log in this transaction, with `rows` (a prebuilt
+    INSERT and its values) written beside them; returns where the last event stands.
 
     Each event's `recorded_at` is set here, never earlier than the previous entry's, so
     that seq order and recorded_at order agree and a since/until window has no holes. In a

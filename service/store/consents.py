@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, or_, select
+from sqlalchemy import bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
 from service import events
@@ -131,7 +131,7 @@ def grant_facts(session: Session, tenant: str, child_ref: str, guardian_ref: str
     return GrantFacts(found[child_ref], found[guardian_ref], policy_revision, policy_document)
 
 
-_CONSENTS: Table = Consent.__table__  # type: ignore[assignment]
+_ADD_CONSENT = insert(Consent.__table__)  # built once, like every statement of a grant
 
 
 def grant(
@@ -148,7 +148,7 @@ def grant(
               "client_id": client_id, **_columns(terms)}
     consent = Consent(**values)  # transient: what the caller and the event read, never added to the session
     appended = audit_log.append(
-        session, tenant, [events.granted(consent, occurred_at=now, client_id=client_id)], now, rows=[(_CONSENTS, values)]
+        session, tenant, [events.granted(consent, occurred_at=now, client_id=client_id)], now, rows=[(_ADD_CONSENT, values)]
     )
     return _record(consent, None, now), appended
 
