@@ -13,7 +13,7 @@ from service.domain.consent import ConsentTerms, check_consent_request
 from service.domain.evidence import Assurance
 from service.flows import deletions
 from service.flows.deps import Deps
-from service.flows.policies import policy_for
+from service.flows.policies import policy_of_revision
 from service.store import audit_log
 from service.store import consents as consent_store
 from service.store import subjects as subject_store
@@ -160,13 +160,17 @@ def list_consents(session: Session, deps: Deps, listing: ConsentListing) -> Page
 
 
 def _check(session: Session, deps: Deps, tenant: str, terms: ConsentTerms) -> None:
-    """Apply POLICY.md "Guardian consent" to the terms, with the brackets of now."""
+    """Apply POLICY.md "Guardian consent" to the terms, with the brackets of now and the
+    tenant's policy in force, all read in one statement."""
     now, tz = deps.clock(), deps.timezone
-    child, guardian = subject_store.get_subjects(session, tenant, terms.child_ref, terms.guardian_ref)
+    facts = consent_store.grant_facts(session, tenant, terms.child_ref, terms.guardian_ref)
+    child, guardian = facts.child, facts.guardian
     check_consent_request(
-        policy=policy_for(session, deps, tenant),
-        child_bracket=bracket_at(subject_store.birth_date_of(deps.kek, child), now, tz),
-        guardian_bracket=bracket_at(subject_store.birth_date_of(deps.kek, guardian), now, tz),
+        policy=policy_of_revision(deps, tenant, facts.policy_revision, facts.policy_document),
+        child_bracket=bracket_at(subject_store.open_birth_date(deps.kek, tenant, child.subject_ref, child.birth_date_enc), now, tz),
+        guardian_bracket=bracket_at(
+            subject_store.open_birth_date(deps.kek, tenant, guardian.subject_ref, guardian.birth_date_enc), now, tz
+        ),
         guardian_assurance=Assurance(guardian.assurance),
         child_ref=child.subject_ref,
         guardian_ref=guardian.subject_ref,

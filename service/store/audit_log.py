@@ -7,6 +7,11 @@ A group commit (store/group_commit.py) runs several writers' steps in one transa
 links their entries together at its end: while a session carries a `Staging`, `append`
 checks the events and holds them back, and `link_staged` chains what the steps that
 succeeded appended, in their order, under one lock of each head, just before the commit.
+
+An append may carry rows that belong with its events (a grant's consent row): they are
+written with the entries -- at once outside a group commit, just before the linking inside
+one -- so a row is stored exactly when its entries are chained. Everything here is Core
+statements on the session's connection: an append builds no ORM objects.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, or_, select
+from sqlalchemy import Insert, Row, Table, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -35,22 +40,46 @@ class LogPosition(NamedTuple):
 
 def head(session: Session, tenant: str) -> LogPosition:
     """The tenant's last entry, as this transaction sees it (after an append: that entry)."""
-    row = session.get(LogHead, tenant)
+    row = session.connection().execute(select(LogHead.seq, LogHead.hash).where(LogHead.tenant == tenant)).first()
     return LogPosition(0, GENESIS) if row is None else LogPosition(row.seq, row.hash)
 
 
-def _lock_head(session: Session, tenant: str) -> LogHead:
+class _Head(NamedTuple):
+    seq: int
+    hash: str
+    recorded_at: datetime | None
+
+
+_HEADS: Table = LogHead.__table__  # type: ignore[assignment]
+_ENTRIES: Table = ConsentLogEntry.__table__  # type: ignore[assignment]
+# Built once per dialect: constructing these costs more than running them.
+_LOCK_HEAD = {
+    name: dialect.insert(_HEADS)
+    .values(seq=0, hash=GENESIS)
+    .on_conflict_do_update(index_elements=["tenant"], set_={"seq": _HEADS.c.seq})
+    .returning(_HEADS.c.seq, _HEADS.c.hash, _HEADS.c.recorded_at)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_MOVE_HEAD = update(_HEADS).where(_HEADS.c.tenant == bindparam("at_tenant"))
+_ADD_ENTRIES = insert(_ENTRIES)
+
+
+def _lock_head(session: Session, tenant: str) -> _Head:
     """The tenant's chain head, created if missing and row-locked until commit, in one
     statement: the no-op ON CONFLICT DO UPDATE takes the lock that SELECT FOR UPDATE would."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(LogHead)
-        .values(tenant=tenant, seq=0, hash=GENESIS)
-        .on_conflict_do_update(index_elements=["tenant"], set_={"seq": LogHead.seq})
-        .returning(LogHead)
-    )
-    return session.scalars(statement, execution_options={"populate_existing": True}).one()
+    connection = session.connection()
+    row = connection.execute(_LOCK_HEAD[connection.dialect.name], {"tenant": tenant}).one()
+    return _Head(row.seq, row.hash, row.recorded_at)
+
+
+def _insert_rows(session: Session, rows: Sequence[tuple[Insert, dict[str, Any]]]) -> None:
+    """Write `rows`, one multi-row INSERT per statement (in first-seen order)."""
+    by_statement: dict[Insert, list[dict[str, Any]]] = {}
+    for statement, values in rows:
+        by_statement.setdefault(statement, []).append(values)
+    connection = session.connection()
+    for statement, values_list in by_statement.items():
+        connection.execute(statement, values_list)
 
 
 class Appended:
@@ -76,6 +105,7 @@ class _Staged(NamedTuple):
     events: Sequence[dict[str, Any]]
     now: datetime
     appended: Appended
+    rows: Sequence[tuple[Insert, dict[str, Any]]]
 
 
 # The session.info key under which a group commit's Staging travels with its session.
@@ -96,12 +126,14 @@ class Staging:
     def install(self, session: Session) -> None:
         session.info[_STAGING] = self
 
-    def stage(self, tenant: str, events: Sequence[dict[str, Any]], now: datetime) -> Appended:
+    def stage(
+        self, tenant: str, events: Sequence[dict[str, Any]], now: datetime, rows: Sequence[tuple[Insert, dict[str, Any]]]
+    ) -> Appended:
         for event in events:
             event["recorded_at"] = timestamp(now)  # the final value is set when linked
             check_event(event)  # a malformed event fails its own step, not the batch
             canonical(event)
-        staged = _Staged(tenant, events, now, Appended())
+        staged = _Staged(tenant, events, now, Appended(), rows)
         self._pending.append(staged)
         return staged.appended
 
@@ -117,19 +149,30 @@ class Staging:
         self._pending.clear()
 
 
-def append(session: Session, tenant: str, events: Sequence[dict[str, Any]], now: datetime) -> Appended:
-    """Chain `events` onto the tenant's log in this transaction; returns where the last one stands.
+def append(
+    session: Session,
+    tenant: str,
+    events: Sequence[dict[str, Any]],
+    now: datetime,
+    *,
+    rows: Sequence[tuple[Insert, dict[str, Any]]] = (),
+) -> Appended:
+    """Chain `events` onto the tenant's log in this transaction, with `rows` (a prebuilt
+    INSERT and its values) written beside them; returns where the last event stands.
 
     Each event's `recorded_at` is set here, never earlier than the previous entry's, so
     that seq order and recorded_at order agree and a since/until window has no holes. In a
-    group commit's session the events are checked now and linked by `link_staged`.
+    group commit's session the events are checked now, and they and the rows are written
+    by `link_staged`.
     """
     staging: Staging | None = session.info.get(_STAGING)
     if staging is not None:
-        return staging.stage(tenant, events, now)
+        return staging.stage(tenant, events, now, rows)
+    session.flush()  # the ORM's pending changes go first, as they did when entries were ORM objects
     appended = Appended()
-    _link(session, _lock_head(session, tenant), tenant, events, now, appended)
-    session.flush()
+    if rows:
+        _insert_rows(session, rows)
+    _link(session, _lock_head(session, tenant), tenant, [(events, now, appended)])
     return appended
 
 
@@ -137,35 +180,45 @@ def link_staged(session: Session) -> None:
     """Chain every kept staged append, each tenant's head locked once and in tenant order
     (store/locks.py), the appends in the order their steps ran; ends the staging."""
     staging: Staging = session.info.pop(_STAGING)
+    session.flush()
+    kept = staging.kept
+    rows = [row for staged in kept for row in staged.rows]
+    if rows:
+        _insert_rows(session, rows)  # before any head is locked: the heads are held for the linking only
     by_tenant: dict[str, list[_Staged]] = {}
-    for staged in staging.kept:
+    for staged in kept:
         by_tenant.setdefault(staged.tenant, []).append(staged)
     for tenant in sorted(by_tenant):
-        head = _lock_head(session, tenant)
-        for staged in by_tenant[tenant]:
-            _link(session, head, tenant, staged.events, staged.now, staged.appended)
-    session.flush()
+        _link(session, _lock_head(session, tenant), tenant, [(s.events, s.now, s.appended) for s in by_tenant[tenant]])
 
 
 def _link(
-    session: Session, head: LogHead, tenant: str, events: Sequence[dict[str, Any]], now: datetime, appended: Appended
+    session: Session, head: _Head, tenant: str, appends: Sequence[tuple[Sequence[dict[str, Any]], datetime, Appended]]
 ) -> None:
-    """Add the entries of `events` after the locked `head` and move the head past them."""
-    seq, prev = head.seq, head.hash
-    recorded_at = now if head.recorded_at is None else max(now, head.recorded_at)
-    for event in events:
-        event["recorded_at"] = timestamp(recorded_at)
-        check_event(event)  # a malformed event must fail here, not at the regulator's
-        seq += 1
-        digest = link_hash(prev, event)
-        session.add(
-            ConsentLogEntry(
-                tenant=tenant, seq=seq, event=canonical(event).decode(), prev=prev, hash=digest, recorded_at=recorded_at
+    """Add the entries of each append's events after the locked `head`, in one INSERT, and
+    move the head past them, in one UPDATE."""
+    seq, prev, last_recorded = head.seq, head.hash, head.recorded_at
+    entries: list[dict[str, Any]] = []
+    for events, now, appended in appends:
+        recorded_at = now if last_recorded is None else max(now, last_recorded)
+        stamp = timestamp(recorded_at)
+        for event in events:
+            event["recorded_at"] = stamp
+            check_event(event)  # a malformed event must fail here, not at the regulator's
+            seq += 1
+            text = canonical(event)
+            digest = link_hash(prev, event)
+            entries.append(
+                {"tenant": tenant, "seq": seq, "event": text.decode(), "prev": prev, "hash": digest, "recorded_at": recorded_at}
             )
-        )
-        prev = digest
-    head.seq, head.hash, head.recorded_at = seq, prev, recorded_at
-    appended._position = LogPosition(seq, prev)
+            prev = digest
+        last_recorded = recorded_at
+        appended._position = LogPosition(seq, prev)
+    if not entries:
+        return
+    connection = session.connection()
+    connection.execute(_ADD_ENTRIES, entries)
+    connection.execute(_MOVE_HEAD, {"at_tenant": tenant, "seq": seq, "hash": prev, "recorded_at": last_recorded})
 
 
 def head_before(session: Session, tenant: str, since: datetime | None, from_seq: int | None = None) -> tuple[int, str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
 from service import events
@@ -21,7 +21,7 @@ from service.store import audit_log, locks, status
 from service.store.sandbox import in_production
 from service.store.errors import Conflict, NotFound
 from service.store.pages import Page, keyset_page
-from service.store.models import Consent, ConsentEnding, Subject
+from service.store.models import Consent, ConsentEnding, Subject, TenantPolicyRevision
 
 
 @dataclass(frozen=True)
@@ -71,17 +71,85 @@ def _with_endings(session: Session, query) -> list[tuple[Consent, ConsentEnding 
     return [(row[0], row[1]) for row in rows]
 
 
+@dataclass(frozen=True)
+class Party:
+    """A child or guardian as a grant's rules read it."""
+
+    subject_ref: str
+    birth_date_enc: bytes
+    assurance: str
+
+
+@dataclass(frozen=True)
+class GrantFacts:
+    """What deciding a grant reads: both subjects, and the tenant's latest policy revision."""
+
+    child: Party
+    guardian: Party
+    policy_revision: int | None  # None: the tenant never installed a policy
+    policy_document: str | None  # that revision's override document (JSON, as stored)
+
+
+def _grant_facts_statement():  # type: ignore[no-untyped-def]
+    # Uncorrelated (bound parameters only): PostgreSQL runs each subquery once per statement.
+    latest_policy = (
+        select(TenantPolicyRevision.revision, TenantPolicyRevision.document)
+        .where(TenantPolicyRevision.tenant == bindparam("tenant"))
+        .order_by(TenantPolicyRevision.revision.desc())
+        .limit(1)
+    )
+    return (
+        select(
+            Subject.subject_ref,
+            Subject.birth_date_enc,
+            Subject.assurance,
+            latest_policy.with_only_columns(TenantPolicyRevision.revision).scalar_subquery().label("policy_revision"),
+            latest_policy.with_only_columns(TenantPolicyRevision.document).scalar_subquery().label("policy_document"),
+        )
+        .where(Subject.tenant == bindparam("tenant"), Subject.subject_ref.in_([bindparam("child"), bindparam("guardian")]))
+        .order_by(Subject.subject_ref)  # level 1 of store/locks.py: subject_ref order
+        .with_for_update(read=True, of=Subject)
+    )
+
+
+# Built once: constructing this select costs more than running it on a warm connection.
+_GRANT_FACTS = _grant_facts_statement()
+
+
+def grant_facts(session: Session, tenant: str, child_ref: str, guardian_ref: str) -> GrantFacts:
+    """Child, guardian and the tenant's policy revision in one statement, the two subjects
+    locked FOR SHARE until commit (level 1 of store/locks.py, as subjects.get_subjects locks
+    them): what the grant decides from them cannot be undone by a concurrent erasure or
+    re-verification. Raises NotFound for the child, then the guardian, if missing."""
+    params = {"tenant": tenant, "child": child_ref, "guardian": guardian_ref}
+    rows = session.connection().execute(_GRANT_FACTS, params).all()
+    found = {row.subject_ref: Party(row.subject_ref, row.birth_date_enc, row.assurance) for row in rows}
+    for ref in (child_ref, guardian_ref):
+        if ref not in found:
+            raise NotFound("subject", ref)
+    policy_revision, policy_document = (rows[0].policy_revision, rows[0].policy_document)
+    return GrantFacts(found[child_ref], found[guardian_ref], policy_revision, policy_document)
+
+
+_ADD_CONSENT = insert(Consent.__table__)  # built once, like every statement of a grant
+
+
 def grant(
     session: Session, *, tenant: str, client_id: str, terms: ConsentTerms, policy_version: str, now: datetime
 ) -> tuple[ConsentRecord, audit_log.Appended]:
     """Record a consent (already checked against the policy) and log `granted`; returns the
-    consent and where its `granted` entry stands."""
-    consent = Consent(
-        consent_id=str(uuid.uuid4()), tenant=tenant, policy=policy_version, granted_at=now, client_id=client_id, **_columns(terms)
+    consent and where its `granted` entry stands.
+
+    The consent row is written with its log entry (audit_log.append's `rows`): in a group
+    commit both go in when the batch is linked, so a grant that fails later in its step
+    leaves neither behind.
+    """
+    values = {"consent_id": str(uuid.uuid4()), "tenant": tenant, "policy": policy_version, "granted_at": now,
+              "client_id": client_id, **_columns(terms)}
+    consent = Consent(**values)  # transient: what the caller and the event read, never added to the session
+    appended = audit_log.append(
+        session, tenant, [events.granted(consent, occurred_at=now, client_id=client_id)], now, rows=[(_ADD_CONSENT, values)]
     )
-    session.add(consent)
-    session.flush()
-    appended = audit_log.append(session, tenant, [events.granted(consent, occurred_at=now, client_id=client_id)], now)
     return _record(consent, None, now), appended
 
 

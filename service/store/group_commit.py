@@ -6,8 +6,11 @@ after another. Here the writers of a tenant that arrive while a transaction of t
 running wait for it; the next of them to run (the leader) then takes every step waiting, up
 to MAX_BATCH, and runs them in ONE transaction:
 
-- each step in a SAVEPOINT of its own, in arrival order: a step that raises is rolled back
-  to its savepoint and gets its own error; the others go on;
+- the steps one after another, in arrival order, with no savepoint: the common batch, where
+  every step succeeds, pays nothing for isolating them. If one raises, that transaction is
+  rolled back and the batch runs again with each step in a SAVEPOINT of its own: a step that
+  raises then is rolled back to its savepoint and gets its own error; the others go on. A
+  failing step thus costs its batch one more run, as a deadlock does;
 - their log appends are staged (store/audit_log.Staging) and linked after the last step,
   under one lock of the head (level 3 of store/locks.py, taken last as always), in the
   order the steps ran -- so the head is held for the linking and the commit only;
@@ -97,7 +100,10 @@ class GroupCommit:
 
     def _commit(self, batch: list[_Waiter]) -> None:  # type: ignore[type-arg]
         try:
-            outcomes = run_in_transaction(self._sessions, lambda session: _run_batch(session, batch))
+            try:
+                outcomes = run_in_transaction(self._sessions, lambda session: _run_batch(session, batch))
+            except _StepFailed:  # rolled back: again, each step isolated in its savepoint
+                outcomes = run_in_transaction(self._sessions, lambda session: _run_isolated(session, batch))
         except BaseException as error:  # every caller learns it, then the leader's own raise does
             for waiter in batch:
                 waiter.error, waiter.done = error, True
@@ -108,19 +114,37 @@ class GroupCommit:
             waiter.result, waiter.error, waiter.done = result, error, True
 
 
-def _run_batch(session: Session, batch: list[_Waiter]) -> list[tuple[object, Exception | None]]:  # type: ignore[type-arg]
-    """Each step in its savepoint, then the staged appends linked: one outcome per step.
+class _StepFailed(Exception):
+    """A step of a batch run without savepoints raised: roll back, run the batch isolated."""
 
-    A lone step needs no savepoint (two round trips saved): its error rolls back the whole
-    transaction, which is then its error alone -- exactly as if it had run by itself.
+
+def _run_batch(session: Session, batch: list[_Waiter]) -> list[tuple[object, Exception | None]]:  # type: ignore[type-arg]
+    """Every step, no savepoints, then the staged appends linked: one outcome per step.
+
+    Raises _StepFailed (its transaction to be rolled back) when a step of several raises,
+    since what it wrote before raising cannot be told apart from the others' writes. A lone
+    step's error is its own: the whole transaction, rolled back, was its alone.
     """
     staging = audit_log.Staging()
     staging.install(session)
-    if len(batch) == 1:
-        result = batch[0].work(session)
+    results: list[tuple[object, Exception | None]] = []
+    for waiter in batch:
+        try:
+            result = waiter.work(session)
+        except Exception as error:
+            if len(batch) == 1 or _aborts_transaction(error):
+                raise
+            raise _StepFailed() from error
         staging.keep()
-        audit_log.link_staged(session)
-        return [(result, None)]
+        results.append((result, None))
+    audit_log.link_staged(session)
+    return results
+
+
+def _run_isolated(session: Session, batch: list[_Waiter]) -> list[tuple[object, Exception | None]]:  # type: ignore[type-arg]
+    """Each step in its savepoint, then the staged appends linked: one outcome per step."""
+    staging = audit_log.Staging()
+    staging.install(session)
     outcomes: list[tuple[object, Exception | None]] = []
     for waiter in batch:
         try:
