@@ -132,6 +132,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread only)")
     parser.add_argument("--families", type=int, default=200, help="child/guardian pairs per tenant (few consents per child, as in life)")
     parser.add_argument("--tenants", type=int, default=4, help="tenants for the multi-tenant consent run")
+    parser.add_argument("--only", choices=["subjects", "consents"],
+                        help="measure one path and its floor (b) only (A/B of a change to that path)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--logdir", type=Path, default=Path(tempfile.gettempdir()))
     args = parser.parse_args()
@@ -193,6 +195,8 @@ def main() -> int:
             "floor_subjects": load("floor_subjects", "/floor/subject", subject_bodies, floor.base),
             "floor_consents": load("floor_consents", "/floor/consent", one_tenant, floor.base),
         }
+        if args.only is not None:
+            variants = {name: variants[name] for name in (args.only, f"floor_{args.only}")}
         runs = alternate(variants, args.rounds)
 
     def clean(name: str) -> tuple[bool, str]:
@@ -201,14 +205,13 @@ def main() -> int:
         p99 = median([r.p99_ms for r in results[name]])
         return bad == 0 and errors == 0, f"{bad} non-2xx, {errors} socket errors; p99 {p99:.1f} ms"
 
-    ceiling = median(runs["raw"])
-    ceiling_name = (f"raw single-row SQLAlchemy Core INSERT + COMMIT ({args.workers} processes x "
-                    f"{args.connections // args.workers} threads)")
     figures = []
     for name, floor_name, title in (
         ("subjects", "floor_subjects", "`POST /v1/subjects` vs its floor (b)"),
         ("consents", "floor_consents", "`POST /v1/consents` vs its floor (b), 1 tenant"),
     ):
+        if args.only not in (None, name):
+            continue
         ok, detail = clean(name)
         floor_ok, floor_detail = clean(floor_name)
         value, floor_value = median(runs[name]), median(runs[floor_name])
@@ -219,6 +222,14 @@ def main() -> int:
                               passed=ok and floor_ok and value / floor_value >= 0.70,
                               detail=f"{detail}; floor {floor_detail}; paired per-round ratio "
                                      f"{paired_ratio(runs[name], runs[floor_name]):.2f}x"))
+    notes = [f"load generator: {'wrk' if wrk else 'Python fallback'}, {args.connections} connections, "
+             f"{args.duration:.0f} s per run, {args.rounds} alternating rounds"]
+    if args.only is not None:
+        emit({"script": "bench_db.py", "command": command_line(), "figures": figures, "notes": notes}, args.json)
+        return 0
+    ceiling = median(runs["raw"])
+    ceiling_name = (f"raw single-row SQLAlchemy Core INSERT + COMMIT ({args.workers} processes x "
+                    f"{args.connections // args.workers} threads)")
     for name, title, target, minimum in (
         ("subjects", "`POST /v1/subjects` (durable)", "issue 6: >= 0.50x raw inserts (kept for comparison)", 0.50),
         ("consents", "`POST /v1/consents` (durable, hash chain, 1 tenant)", "issue 6: >= 0.50x raw inserts (kept for comparison)", 0.50),
@@ -237,8 +248,6 @@ def main() -> int:
                           target=">= 2x baseline (812/s)", passed=one_tenant_rate >= 2 * ISSUE_17_BASELINE_CONSENTS,
                           detail="one tenant's grants are group-committed (store/group_commit.py): the grants "
                                  "waiting in a worker share one transaction and one lock of the chain head"))
-    notes = [f"load generator: {'wrk' if wrk else 'Python fallback'}, {args.connections} connections, "
-             f"{args.duration:.0f} s per run, {args.rounds} alternating rounds"]
     emit({"script": "bench_db.py", "command": command_line(), "figures": figures, "notes": notes}, args.json)
     return 0
 
