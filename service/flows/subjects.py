@@ -99,7 +99,9 @@ def register_subject(session: Session, deps: Deps, registration: SubjectRegistra
         evidence=accepted,
         now=deps.clock(),
     )
-    return SubjectRegistered(standing(deps, subject), created)
+    # On success the recorded birth date is the evidence's (kept, or replaced by stronger
+    # evidence): no need to decrypt what was just sealed.
+    return SubjectRegistered(_standing_at(deps, subject, accepted.birth_date), created)
 
 
 def read_subject(session: Session, deps: Deps, lookup: SubjectLookup) -> SubjectRead:
@@ -123,8 +125,11 @@ def erase_subject(session: Session, deps: Deps, erasure: SubjectErasure) -> Subj
 
 def standing(deps: Deps, subject: Subject) -> SubjectStanding:
     """The subject's bracket now, from its decrypted birth date."""
+    return _standing_at(deps, subject, subject_store.birth_date_of(deps.kek, subject))
+
+
+def _standing_at(deps: Deps, subject: Subject, birth_date: date) -> SubjectStanding:
     now, tz = deps.clock(), deps.timezone
-    birth_date = subject_store.birth_date_of(deps.kek, subject)
     return SubjectStanding(
         subject_ref=subject.subject_ref,
         age_bracket=bracket_at(birth_date, now, tz),
