@@ -82,6 +82,25 @@ class SubjectErased:
     consents_ended: int
 
 
+def register_new_subject(session: Session, deps: Deps, registration: SubjectRegistration) -> SubjectRegistered | None:
+    """Check the evidence, then create the subject -- on PostgreSQL in one statement, so it
+    may run with no transaction around it (Runtime.run_single_statement). None when the
+    subject_ref is taken: register_subject then reconciles it with what is recorded.
+
+    Raises as register_subject does, a resident ID another subject holds included.
+    """
+    accepted = _accept(deps, registration.evidence, sandbox=registration.sandbox)
+    subject = subject_store.insert_subject(
+        session,
+        deps.kek,
+        tenant=registration.tenant,
+        subject_ref=registration.subject_ref,
+        evidence=accepted,
+        now=deps.clock(),
+    )
+    return None if subject is None else SubjectRegistered(_standing_at(deps, subject, accepted.birth_date), True)
+
+
 def register_subject(session: Session, deps: Deps, registration: SubjectRegistration) -> SubjectRegistered:
     """Check the evidence, then create the subject or reconcile it with what is recorded.
 

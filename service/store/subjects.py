@@ -79,25 +79,26 @@ def register_subject(
     evidence: AcceptedEvidence,
     now: datetime,
 ) -> tuple[Subject, bool]:
-    """Create the subject, or reconcile new evidence with what is recorded.
+    """Create the subject, or reconcile new evidence with what is recorded, in the caller's
+    transaction.
 
     Returns (subject, created). Same birth date: the stronger assurance wins (an upgrade).
     Another birth date: accepted only from strictly stronger evidence, which also revokes
     the subject's live tokens since their bracket may be wrong; otherwise Conflict.
     A resident ID already used by another subject of the tenant is a Conflict too.
+
+    The subject_ref's row is locked first: this is the path of a subject_ref insert_subject
+    found taken. If there is none (new, or erased since), it is inserted; a concurrent
+    registration that inserts it first is then locked and reconciled with.
     """
-    # Insert first: a new subject -- the common case -- costs one statement, and a resident
-    # ID another subject holds fails it on the unique index (no SELECT before). A taken
-    # subject_ref inserts nothing and is then locked and reconciled; if it was erased in
-    # between, it is registered anew.
+    _refuse_resident_id_of_another(session, tenant, subject_ref, evidence)
     while True:
-        subject = _insert(session, kek, tenant=tenant, subject_ref=subject_ref, evidence=evidence, now=now)
-        if subject is not None:
-            return subject, True
-        _refuse_resident_id_of_another(session, tenant, subject_ref, evidence)
         existing = _locked(session, tenant, subject_ref)
         if existing is not None:
             break
+        subject = insert_subject(session, kek, tenant=tenant, subject_ref=subject_ref, evidence=evidence, now=now)
+        if subject is not None:
+            return subject, True
 
     recorded = Assurance(existing.assurance)
     stronger = evidence.assurance.rank > recorded.rank
@@ -129,8 +130,8 @@ def _duplicate_resident_id() -> Conflict:
 def _refuse_resident_id_of_another(session: Session, tenant: str, subject_ref: str, evidence: AcceptedEvidence) -> None:
     """Conflict if another subject of the tenant holds the evidence's resident ID.
 
-    Only the reconcile path asks: there the evidence may be weaker than what is recorded,
-    so no UPDATE would run into the unique index, yet the answer must still be this 409.
+    insert_subject needs no such SELECT (the unique index refuses the row); an existing
+    subject must ask, as evidence weaker than its record would not run into the index.
     """
     if evidence.resident_id_hmac is None:
         return
@@ -187,14 +188,16 @@ def _insert_statement(dialect: str) -> Insert:
     )
 
 
-def _insert(
+def insert_subject(
     session: Session, kek: KeyEncryptionKey, *, tenant: str, subject_ref: str, evidence: AcceptedEvidence, now: datetime
 ) -> Subject | None:
-    """The new subject (a transient instance holding the row as inserted), or None if the
-    (tenant, subject_ref) is taken (by a committed row or, after waiting, a concurrent one).
+    """Insert a new subject: the new subject (a transient instance holding the row as
+    inserted), or None if the (tenant, subject_ref) is taken (by a committed row or, after
+    waiting, a concurrent one); register_subject then reconciles.
 
+    On PostgreSQL this is one statement, so it may run with no transaction around it.
     Raises Conflict when another subject of the tenant holds the resident ID: the unique
-    index refuses the row (on PostgreSQL the failed statement aborts the transaction).
+    index refuses the row (on PostgreSQL the failed statement aborts any transaction).
     """
     values: dict[str, object] = dict(
         tenant=tenant,
