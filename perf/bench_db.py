@@ -132,8 +132,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread only)")
     parser.add_argument("--families", type=int, default=200, help="child/guardian pairs per tenant (few consents per child, as in life)")
     parser.add_argument("--tenants", type=int, default=4, help="tenants for the multi-tenant consent run")
-    parser.add_argument("--consents-only", action="store_true",
-                        help="run only the consent rows: one tenant, several tenants and their floor (b)")
+    parser.add_argument("--only", choices=["subjects", "consents"],
+                        help="measure one path and its floor (b) only (A/B of a change to that path)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--logdir", type=Path, default=Path(tempfile.gettempdir()))
     args = parser.parse_args()
@@ -195,8 +195,8 @@ def main() -> int:
             "floor_subjects": load("floor_subjects", "/floor/subject", subject_bodies, floor.base),
             "floor_consents": load("floor_consents", "/floor/consent", one_tenant, floor.base),
         }
-        if args.consents_only:
-            variants = {name: variants[name] for name in ("consents", "consents_tenants", "floor_consents")}
+        if args.only is not None:
+            variants = {name: variants[name] for name in (args.only, f"floor_{args.only}")}
         runs = alternate(variants, args.rounds)
 
     def clean(name: str) -> tuple[bool, str]:
@@ -205,15 +205,12 @@ def main() -> int:
         p99 = median([r.p99_ms for r in results[name]])
         return bad == 0 and errors == 0, f"{bad} non-2xx, {errors} socket errors; p99 {p99:.1f} ms"
 
-    ceiling = median(runs.get("raw", []))
-    ceiling_name = (f"raw single-row SQLAlchemy Core INSERT + COMMIT ({args.workers} processes x "
-                    f"{args.connections // args.workers} threads)")
     figures = []
     for name, floor_name, title in (
         ("subjects", "floor_subjects", "`POST /v1/subjects` vs its floor (b)"),
         ("consents", "floor_consents", "`POST /v1/consents` vs its floor (b), 1 tenant"),
     ):
-        if name not in runs:
+        if args.only not in (None, name):
             continue
         ok, detail = clean(name)
         floor_ok, floor_detail = clean(floor_name)
@@ -225,19 +222,21 @@ def main() -> int:
                               passed=ok and floor_ok and value / floor_value >= 0.70,
                               detail=f"{detail}; floor {floor_detail}; paired per-round ratio "
                                      f"{paired_ratio(runs[name], runs[floor_name]):.2f}x"))
+    notes = [f"load generator: {'wrk' if wrk else 'Python fallback'}, {args.connections} connections, "
+             f"{args.duration:.0f} s per run, {args.rounds} alternating rounds"]
+    if args.only is not None:
+        emit({"script": "bench_db.py", "command": command_line(), "figures": figures, "notes": notes}, args.json)
+        return 0
+    ceiling = median(runs["raw"])
+    ceiling_name = (f"raw single-row SQLAlchemy Core INSERT + COMMIT ({args.workers} processes x "
+                    f"{args.connections // args.workers} threads)")
     for name, title, target, minimum in (
         ("subjects", "`POST /v1/subjects` (durable)", "issue 6: >= 0.50x raw inserts (kept for comparison)", 0.50),
         ("consents", "`POST /v1/consents` (durable, hash chain, 1 tenant)", "issue 6: >= 0.50x raw inserts (kept for comparison)", 0.50),
         ("consents_tenants", f"`POST /v1/consents` ({args.tenants} tenants)", "issue 5: chain throughput", None),
     ):
-        if name not in runs:
-            continue
         ok, detail = clean(name)
         value = median(runs[name])
-        if "raw" not in runs:  # --consents-only: the rate alone, no raw-insert ceiling measured
-            figures.append(figure(title, value=value, unit="writes/s", runs=runs[name], target=target, passed=None,
-                                  detail=detail))
-            continue
         figures.append(figure(title, value=value, unit="writes/s", runs=runs[name], ceiling=ceiling,
                               ceiling_name=ceiling_name, ceiling_runs=runs["raw"], target=target,
                               passed=None if minimum is None else ok and value / ceiling >= minimum,
@@ -249,8 +248,6 @@ def main() -> int:
                           target=">= 2x baseline (812/s)", passed=one_tenant_rate >= 2 * ISSUE_17_BASELINE_CONSENTS,
                           detail="one tenant's grants are group-committed (store/group_commit.py): the grants "
                                  "waiting in a worker share one transaction and one lock of the chain head"))
-    notes = [f"load generator: {'wrk' if wrk else 'Python fallback'}, {args.connections} connections, "
-             f"{args.duration:.0f} s per run, {args.rounds} alternating rounds"]
     emit({"script": "bench_db.py", "command": command_line(), "figures": figures, "notes": notes}, args.json)
     return 0
 

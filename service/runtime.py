@@ -48,8 +48,9 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    # Read-only paths (token issuance, status lists) run without BEGIN/COMMIT round trips
-    # where the database allows it (Postgres autocommit); on SQLite the same as `sessions`.
+    # Read-only paths (token issuance, status lists) and single-statement writes
+    # (run_single_statement) run without BEGIN/COMMIT round trips where the database allows
+    # it (Postgres autocommit); on SQLite in DEFERRED transactions (store/db.py).
     reads: sessionmaker[Session]
     kek: KeyEncryptionKey
     policy: Policy
@@ -126,6 +127,14 @@ class Runtime:
     def run(self, step: Step[Data, Result], data: Data) -> Result:
         """Run one business step in its own write transaction."""
         return run_in_transaction(self.sessions, lambda session: step(session, self.deps, data))
+
+    def run_single_statement(self, step: Step[Data, Result], data: Data) -> Result:
+        """Run one business step that writes with a single statement and reads nothing before
+        it: on PostgreSQL on the autocommit `reads` sessions, where that statement is its own
+        transaction (no BEGIN or COMMIT round trip); on SQLite, whose reads begin DEFERRED,
+        in a write transaction as `run`."""
+        sessions = self.reads if self.engine.dialect.name == "postgresql" else self.sessions
+        return run_in_transaction(sessions, lambda session: step(session, self.deps, data))
 
     def run_grouped(self, tenant: str, work: Callable[[Session], Result]) -> Result:
         """Run `work` in a write transaction shared with the tenant's other waiting chain

@@ -66,7 +66,12 @@ def register_subject() -> tuple[dict[str, Any], int]:
     registration = SubjectRegistration(
         g.caller.tenant, body["subject_ref"], Evidence(**body["evidence"]), sandbox=g.caller.sandbox
     )
-    registered = caller_runtime().run(subject_flows.register_subject, registration)
+    runtime = caller_runtime()
+    # A new subject -- the common case -- in one statement with no BEGIN or COMMIT; a taken
+    # subject_ref then in a transaction that locks and reconciles it (its evidence checked again).
+    registered = runtime.run_single_statement(subject_flows.register_new_subject, registration) or runtime.run(
+        subject_flows.register_subject, registration
+    )
     return standing_view(registered.standing), 201 if registered.created else 200
 
 

@@ -82,6 +82,25 @@ class SubjectErased:
     consents_ended: int
 
 
+def register_new_subject(session: Session, deps: Deps, registration: SubjectRegistration) -> SubjectRegistered | None:
+    """Check the evidence, then create the subject -- on PostgreSQL in one statement, so it
+    may run with no transaction around it (Runtime.run_single_statement). None when the
+    subject_ref is taken: register_subject then reconciles it with what is recorded.
+
+    Raises as register_subject does, a resident ID another subject holds included.
+    """
+    accepted = _accept(deps, registration.evidence, sandbox=registration.sandbox)
+    subject = subject_store.insert_subject(
+        session,
+        deps.kek,
+        tenant=registration.tenant,
+        subject_ref=registration.subject_ref,
+        evidence=accepted,
+        now=deps.clock(),
+    )
+    return None if subject is None else SubjectRegistered(_standing_at(deps, subject, accepted.birth_date), True)
+
+
 def register_subject(session: Session, deps: Deps, registration: SubjectRegistration) -> SubjectRegistered:
     """Check the evidence, then create the subject or reconcile it with what is recorded.
 
@@ -99,7 +118,9 @@ def register_subject(session: Session, deps: Deps, registration: SubjectRegistra
         evidence=accepted,
         now=deps.clock(),
     )
-    return SubjectRegistered(standing(deps, subject), created)
+    # On success the recorded birth date is the evidence's (kept, or replaced by stronger
+    # evidence): no need to decrypt what was just sealed.
+    return SubjectRegistered(_standing_at(deps, subject, accepted.birth_date), created)
 
 
 def read_subject(session: Session, deps: Deps, lookup: SubjectLookup) -> SubjectRead:
@@ -123,8 +144,11 @@ def erase_subject(session: Session, deps: Deps, erasure: SubjectErasure) -> Subj
 
 def standing(deps: Deps, subject: Subject) -> SubjectStanding:
     """The subject's bracket now, from its decrypted birth date."""
+    return _standing_at(deps, subject, subject_store.birth_date_of(deps.kek, subject))
+
+
+def _standing_at(deps: Deps, subject: Subject, birth_date: date) -> SubjectStanding:
     now, tz = deps.clock(), deps.timezone
-    birth_date = subject_store.birth_date_of(deps.kek, subject)
     return SubjectStanding(
         subject_ref=subject.subject_ref,
         age_bracket=bracket_at(birth_date, now, tz),

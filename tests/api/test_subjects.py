@@ -97,6 +97,35 @@ def test_a_resident_id_already_used_by_another_subject_is_409(http, auth) -> Non
     response = register(http, auth, {"subject_ref": "s-2", "evidence": {"method": "resident_id", "resident_id": ID_1949}})
     assert response.status_code == 409
     assert response.get_json()["code"] == "duplicate_resident_id"
+    assert http.get("/v1/subjects/s-2", headers=auth).status_code == 404
+
+
+def test_an_existing_subject_offering_another_subjects_resident_id_is_409_and_keeps_its_record(http, auth) -> None:  # type: ignore[no-untyped-def]
+    register(http, auth, {"subject_ref": "s-1", "evidence": {"method": "resident_id", "resident_id": ID_1949}})
+    register(http, auth, {"subject_ref": "s-2", "evidence": {"method": "self_declared", "birth_date": "1949-12-31"}})
+    response = register(http, auth, {"subject_ref": "s-2", "evidence": {"method": "resident_id", "resident_id": ID_1949}})
+    assert response.status_code == 409
+    assert response.get_json()["code"] == "duplicate_resident_id"
+    assert http.get("/v1/subjects/s-2", headers=auth).get_json()["assurance"] == "self_declared"
+
+
+def test_reposting_the_same_resident_id_answers_200(http, auth) -> None:  # type: ignore[no-untyped-def]
+    body = {"subject_ref": "g-1", "evidence": {"method": "resident_id", "resident_id": ID_1949}}
+    first, again = register(http, auth, body), register(http, auth, body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json() == first.get_json()
+
+
+def test_the_same_resident_id_in_another_tenant_is_another_subject(http, api, auth) -> None:  # type: ignore[no-untyped-def]
+    body = {"subject_ref": "g-1", "evidence": {"method": "resident_id", "resident_id": ID_1949}}
+    assert register(http, auth, body).status_code == 201
+    assert register(http, api.bearer(*ALL_SCOPES, tenant="tenant-b"), body).status_code == 201
+
+
+def test_the_registration_answer_is_the_standing_read_back(http, auth) -> None:  # type: ignore[no-untyped-def]
+    registered = register(http, auth, CHILD).get_json()
+    read = http.get("/v1/subjects/u-123", headers=auth).get_json()
+    assert registered == {name: value for name, value in read.items() if name != "consents"}
 
 
 @pytest.mark.parametrize(

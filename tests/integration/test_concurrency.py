@@ -1,6 +1,7 @@
 """Concurrent writers against a real, committed Postgres database (CONTRACT §7, §8): the
-per-tenant hash chains neither fork nor gap, an Idempotency-Key writes once, and the export
-of what they wrote verifies against the published JWKS."""
+per-tenant hash chains neither fork nor gap, an Idempotency-Key writes once, a subject and a
+resident ID are registered once, and the export of what they wrote verifies against the
+published JWKS."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from service.app import create_app
 from service.auditlog.chain import GENESIS, link_hash
 from service.store import migrate
 from service.store.db import transaction
-from service.store.models import Consent, ConsentLogEntry, IdempotencyRecord, LogHead
+from service.store.models import Consent, ConsentLogEntry, IdempotencyRecord, LogHead, Subject
 from tests.conftest import ISSUER
 from tests.dbroles import runtime_role
 from tests.integration.conftest import (
@@ -227,6 +228,39 @@ def test_the_same_idempotency_key_with_different_bodies_at_once_writes_one(servi
     statuses = all_at_once(8, work)
     assert Counter(statuses) == Counter({201: 1, 409: 7})
     assert len(assert_chain_is_whole(service, tenant)) == before + 1
+
+
+def test_one_subject_registered_at_once_is_created_once_and_answered_alike(service: Service) -> None:
+    tenant = TENANTS[0]
+    body = {"subject_ref": "raced-subject", "evidence": {"method": "self_declared", "birth_date": CHILD_BIRTH_DATE}}
+
+    def work(_: int) -> tuple[int, dict[str, Any]]:
+        response = service.app.test_client().post("/v1/subjects", json=body, headers=service.auth[tenant])
+        return response.status_code, response.get_json()
+
+    answers = all_at_once(THREADS, work)
+    assert Counter(status for status, _ in answers) == Counter({201: 1, 200: THREADS - 1})
+    assert len({json.dumps(answer, sort_keys=True) for _, answer in answers}) == 1, "the answers differ"
+    with transaction(service.sessions()) as session:
+        rows = session.scalar(select(func.count()).select_from(Subject).where(Subject.tenant == tenant, Subject.subject_ref == "raced-subject"))
+    assert rows == 1
+
+
+def test_one_resident_id_offered_for_many_subjects_at_once_registers_one(service: Service) -> None:
+    tenant = TENANTS[1]
+
+    def work(i: int) -> tuple[int, str | None]:
+        body = {"subject_ref": f"id-holder-{i}", "evidence": {"method": "resident_id", "resident_id": "11010519491231002X"}}
+        response = service.app.test_client().post("/v1/subjects", json=body, headers=service.auth[tenant])
+        return response.status_code, response.get_json().get("code")
+
+    answers = all_at_once(THREADS, work)
+    assert Counter(answers) == Counter({(201, None): 1, (409, "duplicate_resident_id"): THREADS - 1})
+    with transaction(service.sessions()) as session:
+        holders = session.scalar(
+            select(func.count()).select_from(Subject).where(Subject.tenant == tenant, Subject.subject_ref.like("id-holder-%"))
+        )
+    assert holders == 1
 
 
 def export_lines(service: Service, query: str) -> list[bytes]:
