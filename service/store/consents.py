@@ -21,7 +21,8 @@ from service.store import audit_log, locks, status
 from service.store.sandbox import in_production
 from service.store.errors import Conflict, NotFound
 from service.store.pages import Page, keyset_page
-from service.store.models import Consent, ConsentEnding, Subject, TenantPolicyRevision
+from service.store.models import Consent, ConsentEnding, Subject
+from service.store.tenant_policies import latest_revision_columns
 
 
 @dataclass(frozen=True)
@@ -91,20 +92,12 @@ class GrantFacts:
 
 
 def _grant_facts_statement():  # type: ignore[no-untyped-def]
-    # Uncorrelated (bound parameters only): PostgreSQL runs each subquery once per statement.
-    latest_policy = (
-        select(TenantPolicyRevision.revision, TenantPolicyRevision.document)
-        .where(TenantPolicyRevision.tenant == bindparam("tenant"))
-        .order_by(TenantPolicyRevision.revision.desc())
-        .limit(1)
-    )
     return (
         select(
             Subject.subject_ref,
             Subject.birth_date_enc,
             Subject.assurance,
-            latest_policy.with_only_columns(TenantPolicyRevision.revision).scalar_subquery().label("policy_revision"),
-            latest_policy.with_only_columns(TenantPolicyRevision.document).scalar_subquery().label("policy_document"),
+            *latest_revision_columns(),
         )
         .where(Subject.tenant == bindparam("tenant"), Subject.subject_ref.in_([bindparam("child"), bindparam("guardian")]))
         .order_by(Subject.subject_ref)  # level 1 of store/locks.py: subject_ref order

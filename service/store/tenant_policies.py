@@ -7,10 +7,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from service.store.models import TenantPolicyRevision
+
+
+def latest_revision_columns() -> tuple[Any, Any]:
+    """The tenant's latest override revision and its document as two scalar subqueries on
+    the bound parameter `tenant` (both NULL with no override), for statements that read a
+    tenant's policy beside other facts in one round trip (token facts, a grant's facts).
+    Uncorrelated, so PostgreSQL runs each once per statement: an index probe each."""
+    latest = (
+        select(TenantPolicyRevision.revision, TenantPolicyRevision.document)
+        .where(TenantPolicyRevision.tenant == bindparam("tenant"))
+        .order_by(TenantPolicyRevision.revision.desc())
+        .limit(1)
+    )
+    return (
+        latest.with_only_columns(TenantPolicyRevision.revision).scalar_subquery().label("policy_revision"),
+        latest.with_only_columns(TenantPolicyRevision.document).scalar_subquery().label("policy_document"),
+    )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from service.domain.consent import earliest_expiry
 from service.store.base import UTCDateTime
 from service.store.errors import NotFound
-from service.store.models import Audience, Consent, ConsentEnding, GuardianControlsChange, Subject, TenantPolicyRevision
+from service.store.models import Audience, Consent, ConsentEnding, GuardianControlsChange, Subject
+from service.store.tenant_policies import latest_revision_columns
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,6 @@ def _statement() -> Select[Any]:
     )
     # Uncorrelated (bound parameters only), so PostgreSQL runs each once per statement, not per
     # consent row: an index probe each.
-    latest_policy = (
-        select(TenantPolicyRevision.revision, TenantPolicyRevision.document)
-        .where(TenantPolicyRevision.tenant == bindparam("tenant"))
-        .order_by(TenantPolicyRevision.revision.desc())
-        .limit(1)
-    )
     latest_controls = (
         select(GuardianControlsChange.controls)
         .where(GuardianControlsChange.tenant == bindparam("tenant"), GuardianControlsChange.child_ref == bindparam("subject_ref"))
@@ -64,8 +59,7 @@ def _statement() -> Select[Any]:
             Consent.scopes,
             Consent.expires_at,
             select(Audience.tenant).where(Audience.audience == bindparam("audience")).scalar_subquery().label("audience_tenant"),
-            latest_policy.with_only_columns(TenantPolicyRevision.revision).scalar_subquery().label("policy_revision"),
-            latest_policy.with_only_columns(TenantPolicyRevision.document).scalar_subquery().label("policy_document"),
+            *latest_revision_columns(),
             latest_controls.scalar_subquery().label("controls_document"),
         )
         .outerjoin(Consent, active)
