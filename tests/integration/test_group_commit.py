@@ -9,8 +9,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from service.domain.consent import ConsentTerms, Relationship
 from service.flows.consents import ConsentGrant, grant_consent
 from service.flows.idempotency import Answer, IdempotencyKey, once
 from service.runtime import Runtime
+from service.store.group_commit import GroupCommit
 from service.store.db import transaction
 from service.store.errors import Conflict, NotFound
 from service.store.locks import advisory_key
@@ -79,6 +80,28 @@ def service(postgres_databases: PostgresDatabases) -> Iterator[Service]:
         finally:
             for app in apps:
                 app.extensions["agegate"].engine.dispose()
+
+
+def queued_as_one_batch(pool: ThreadPoolExecutor, group: GroupCommit, tenant: str, steps: list[Callable[[Session], Any]]) -> list[Future[Any]]:
+    """Run `steps` as one batch of `tenant`: a leader step holds the tenant's transaction open
+    until every step waits behind it, then lets go (its own batch answers first). The steps'
+    futures, in the order given."""
+    entered, release = threading.Event(), threading.Event()
+
+    def leader_step(session: Session) -> None:
+        entered.set()
+        assert release.wait(timeout=30)
+
+    leader = pool.submit(group.run, tenant, leader_step)
+    assert entered.wait(timeout=30)
+    futures = [pool.submit(group.run, tenant, step) for step in steps]
+    deadline = time.monotonic() + 30
+    while group.waiting(tenant) < len(futures):  # all queued behind the running batch
+        assert time.monotonic() < deadline, "the steps never queued"
+        time.sleep(0.01)
+    release.set()
+    assert leader.result(timeout=30) is None
+    return futures
 
 
 def chain(service: Service) -> list[dict[str, Any]]:
@@ -147,13 +170,7 @@ def terms(evidence_ref: str, child_ref: str = "child") -> ConsentTerms:
 def test_one_batch_answers_each_grant_with_its_own_result_or_error(service: Service) -> None:
     runtime = service.runtime()
     group = runtime.group_commit
-    entered, release = threading.Event(), threading.Event()
     regretted: dict[int, list[str]] = {}  # grants whose step wrote and then failed, by step (a step may run twice)
-
-    def first(session: Session) -> int:
-        entered.set()
-        assert release.wait(timeout=30)
-        return 0
 
     def step(i: int):  # type: ignore[no-untyped-def]
         def run(session: Session) -> tuple[int, str]:
@@ -168,15 +185,7 @@ def test_one_batch_answers_each_grant_with_its_own_result_or_error(service: Serv
     before = len(chain(service))
     count = 12
     with ThreadPoolExecutor(max_workers=count + 1) as pool:
-        leader = pool.submit(group.run, TENANT, first)
-        assert entered.wait(timeout=30)
-        futures = [pool.submit(group.run, TENANT, step(i)) for i in range(count)]
-        deadline = time.monotonic() + 30
-        while group.waiting(TENANT) < count:  # all queued behind the running batch
-            assert time.monotonic() < deadline, "the steps never queued"
-            time.sleep(0.01)
-        release.set()
-        assert leader.result(timeout=30) == 0
+        futures = queued_as_one_batch(pool, group, TENANT, [step(i) for i in range(count)])
         outcomes = []
         for i, future in enumerate(futures):
             error = future.exception(timeout=30)
@@ -202,14 +211,8 @@ def test_a_deadlock_inside_a_batch_runs_the_whole_batch_again_and_each_step_keep
     group = runtime.group_commit
     tenant = f"tenant-deadlock-{uuid.uuid4().hex[:8]}"
     one, other = (advisory_key("test-batch-deadlock", uuid.uuid4().hex) for _ in range(2))
-    entered, release = threading.Event(), threading.Event()
     crossing = threading.Barrier(2)
     tries: Counter[str] = Counter()
-
-    def first(session: Session) -> str:
-        entered.set()
-        assert release.wait(timeout=30)
-        return "first"
 
     def takes_one(session: Session) -> str:
         tries["takes_one"] += 1
@@ -236,18 +239,10 @@ def test_a_deadlock_inside_a_batch_runs_the_whole_batch_again_and_each_step_keep
         return "crossed"
 
     with ThreadPoolExecutor(max_workers=5) as pool:
-        leader = pool.submit(group.run, tenant, first)
-        assert entered.wait(timeout=30)
         # refuses last: a failing step ends the batch's first run (no savepoints) and the batch
         # runs again isolated, so it must come after the steps that deadlock
-        steps = [pool.submit(group.run, tenant, step) for step in (takes_one, takes_other, refuses)]
-        deadline = time.monotonic() + 30
-        while group.waiting(tenant) < len(steps):
-            assert time.monotonic() < deadline, "the steps never queued"
-            time.sleep(0.01)
-        release.set()
+        steps = queued_as_one_batch(pool, group, tenant, [takes_one, takes_other, refuses])
         crossed = pool.submit(run_in_transaction, runtime.sessions, crossing_transaction)
-        assert leader.result(timeout=30) == "first"
         assert crossed.result(timeout=30) == "crossed"
         assert steps[0].result(timeout=30) == "took one"
         assert steps[1].result(timeout=30) == "took other"
@@ -260,12 +255,7 @@ def test_a_deadlock_inside_a_batch_runs_the_whole_batch_again_and_each_step_keep
 def test_an_idempotency_key_repeated_inside_one_batch_writes_once(service: Service) -> None:
     runtime = service.runtime()
     group = runtime.group_commit
-    entered, release = threading.Event(), threading.Event()
     key = f"batch-key-{uuid.uuid4().hex[:8]}"
-
-    def first(session: Session) -> None:
-        entered.set()
-        assert release.wait(timeout=30)
 
     def keyed(request_hash: str):  # type: ignore[no-untyped-def]
         def run(session: Session) -> Answer:
@@ -277,15 +267,7 @@ def test_an_idempotency_key_repeated_inside_one_batch_writes_once(service: Servi
 
     before = len(chain(service))
     with ThreadPoolExecutor(max_workers=4) as pool:
-        leader = pool.submit(group.run, TENANT, first)
-        assert entered.wait(timeout=30)
-        futures = [pool.submit(group.run, TENANT, keyed(request_hash)) for request_hash in ("same", "same", "other")]
-        deadline = time.monotonic() + 30
-        while group.waiting(TENANT) < len(futures):
-            assert time.monotonic() < deadline, "the steps never queued"
-            time.sleep(0.01)
-        release.set()
-        leader.result(timeout=30)
+        futures = queued_as_one_batch(pool, group, TENANT, [keyed(request_hash) for request_hash in ("same", "same", "other")])
         original, repeat = futures[0].result(timeout=30), futures[1].result(timeout=30)
         conflict = futures[2].exception(timeout=30)
 
@@ -299,12 +281,7 @@ def test_a_step_that_fails_after_writing_leaves_nothing_and_the_batch_still_comm
     # reserved its Idempotency-Key when it fails, so only the isolated rerun can undo that.
     runtime = service.runtime()
     group = runtime.group_commit
-    entered, release = threading.Event(), threading.Event()
     key = f"failing-key-{uuid.uuid4().hex[:8]}"
-
-    def first(session: Session) -> None:
-        entered.set()
-        assert release.wait(timeout=30)
 
     def keyed_missing_child(session: Session) -> Answer:
         def answer() -> Answer:
@@ -317,15 +294,7 @@ def test_a_step_that_fails_after_writing_leaves_nothing_and_the_batch_still_comm
 
     before = len(chain(service))
     with ThreadPoolExecutor(max_workers=4) as pool:
-        leader = pool.submit(group.run, TENANT, first)
-        assert entered.wait(timeout=30)
-        futures = [pool.submit(group.run, TENANT, step) for step in (plain, keyed_missing_child, plain)]
-        deadline = time.monotonic() + 30
-        while group.waiting(TENANT) < len(futures):
-            assert time.monotonic() < deadline, "the steps never queued"
-            time.sleep(0.01)
-        release.set()
-        leader.result(timeout=30)
+        futures = queued_as_one_batch(pool, group, TENANT, [plain, keyed_missing_child, plain])
         granted = [futures[0].result(timeout=30), futures[2].result(timeout=30)]
         assert isinstance(futures[1].exception(timeout=30), NotFound)
 
