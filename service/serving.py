@@ -8,10 +8,13 @@ gunicorn.conf.py names one of these by AGEGATE_WORKER_CLASS (gevent, gthread, sy
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 import time
 
+import gevent
+from gevent.socket import wait_read
 from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker as _GeventWorker
 from gunicorn.workers.gthread import ThreadWorker as _ThreadWorker
@@ -75,6 +78,10 @@ def _linger(sock: socket.socket) -> None:
         return
 
 
+# Any positive sleep runs after the loop's next poll; zero would run before it.
+_NEXT_LOOP_TURN = 0.000_001
+
+
 class _ProblemErrors:
     """gunicorn's error path ends in util.write_error, its one writer of error pages; in the
     worker process (never the master) that writer is replaced by the problem+json one."""
@@ -95,6 +102,33 @@ class GeventWorker(_ProblemErrors, _GeventWorker):  # type: ignore[misc]
         if "psycopg" in sys.modules:
             raise RuntimeError("psycopg was imported before gevent patched the standard library")
         super().patch()
+
+    def handle_request(self, listener_name, req, sock, addr):  # type: ignore[no-untyped-def]
+        super().handle_request(listener_name, req, sock, addr)  # StopIteration: closing, no next turn
+        self._wait_for_turn(req, sock)
+
+    def _wait_for_turn(self, req, sock) -> None:  # type: ignore[no-untyped-def]
+        """Before a keep-alive connection's next request, queue behind the connections whose
+        input the event loop already has.
+
+        gunicorn's loop reads the next request straight away, and when its bytes are already
+        there (any busy client) the greenlet never yields: that one connection is served
+        again and again while the others wait. With wrk on 16 connections the trivial
+        endpoint's p50 was 0.2 ms and its p99 190 ms on one worker (12 ms on two).
+
+        Waiting for readability through the loop puts this connection's next request in line
+        with everyone else's, at no cost when it is alone (the loop answers at once). A next
+        request already read into gunicorn's buffer (a pipelining client) has no readiness to
+        wait for, so it waits for the next turn of the loop on a timer instead.
+        """
+        if req.unreader.buf.seek(0, os.SEEK_END) or getattr(sock, "pending", lambda: 0)():
+            gevent.sleep(_NEXT_LOOP_TURN)
+            return
+        try:
+            wait_read(sock.fileno(), timeout=self.cfg.keepalive)
+        except TimeoutError:
+            # idle for the keep-alive time (never 0: config.py refuses it): close, as gunicorn would
+            raise StopIteration from None
 
 
 class ThreadWorker(_ProblemErrors, _ThreadWorker):  # type: ignore[misc]

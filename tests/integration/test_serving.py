@@ -12,6 +12,7 @@ loopback port with gunicorn.conf.py and real sockets:
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import os
@@ -313,6 +314,57 @@ def test_requests_gunicorn_cannot_take_are_answered_with_problem_json(served: Se
     assert b"x-content-type-options: nosniff" in head.lower()
     problem = json.loads(body)
     assert (problem["status"], problem["type"]) == (status, f"urn:agegate:problem:{slug}")
+
+
+PIPELINED = 120
+JWKS_REQUEST = b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def read_responses(sock: socket.socket, count: int) -> list[bytes]:
+    """`count` whole responses (Content-Length framed) from a keep-alive connection."""
+    buffered, responses = b"", []
+    while len(responses) < count:
+        head, separator, rest = buffered.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), None)
+        if separator and length is not None and len(rest) >= length:
+            responses.append(head + separator + rest[:length])
+            buffered = rest[length:]
+            continue
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed after {len(responses)} responses"
+        buffered += chunk
+    return responses
+
+
+def test_a_connection_sending_back_to_back_does_not_hold_up_the_others(served: Served) -> None:
+    """One worker serves both connections here. The busy one has all its requests waiting
+    before the other sends its one; the other is answered while most of the busy one's are
+    still to come, instead of after all of them (before the fix each keep-alive connection
+    whose next request had already arrived was served again without yielding: at 16 busy
+    connections the trivial endpoint's p99 was 190 ms on one worker, its p50 0.2 ms)."""
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as busy, \
+            socket.create_connection(("127.0.0.1", served.port), timeout=10) as other:
+        busy.sendall(JWKS_REQUEST * PIPELINED)
+        other.sendall(JWKS_REQUEST)
+        assert read_responses(other, 1)[0].startswith(b"HTTP/1.1 200 ")
+        busy.setblocking(False)
+        answered_first = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := busy.recv(1 << 20):
+                answered_first += chunk
+        assert answered_first.count(b"HTTP/1.1 200 ") < PIPELINED // 2
+        busy.setblocking(True)
+        rest = read_responses(busy, PIPELINED - answered_first.count(b"HTTP/1.1 200 "))
+        assert all(response.startswith(b"HTTP/1.1 200 ") for response in rest)  # and in order, framed
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_keep_alive_time(served: Served) -> None:
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+        sock.sendall(JWKS_REQUEST)
+        assert read_responses(sock, 1)[0].startswith(b"HTTP/1.1 200 ")
+        started = time.monotonic()
+        assert sock.recv(1) == b""  # AGEGATE_KEEPALIVE is 2 s by default
+        assert time.monotonic() - started >= 1.5
 
 
 def start_and_wait(env: dict[str, str], tmp_path: Path) -> tuple[int, str]:
