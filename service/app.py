@@ -131,6 +131,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from service.web import init_web
     from service.api.ratelimits import init_rate_limits
     from service.api.request_cycle import init_request_cycle
+    from service.api.verify_fast_path import install_verify_fast_path
 
     if runtime is None:
         runtime = build_runtime(settings or Settings.from_env())
@@ -145,5 +146,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     register_blueprints(app)
     init_web(app, runtime)  # the hosted guardian pages (CONTRACT §12)
     init_rate_limits(app, runtime.settings.rate_limit_storage)
+    install_verify_fast_path(app)
     logging.getLogger("agegate").setLevel(logging.INFO)
     return app

@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextvars import ContextVar
 
 from flask import g, has_request_context
 from pythonjsonlogger.json import JsonFormatter
+
+
+# The id of a request answered outside Flask's request context (the verify fast path,
+# service/api/verify_fast_path.py); requests Flask answers keep theirs on g. Each greenlet
+# and thread has its own value.
+fast_path_request_id: ContextVar[str | None] = ContextVar("agegate_fast_path_request_id", default=None)
 
 
 class RequestIdFilter(logging.Filter):
     """Adds `request_id` to every record (None outside a request)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = g.get("request_id") if has_request_context() else None
+        record.request_id = g.get("request_id") if has_request_context() else fast_path_request_id.get()
         return True
 
 

@@ -240,21 +240,33 @@ class InsufficientScope(Forbidden):
         return [*super().get_headers(environ, scope), ("WWW-Authenticate", self.challenge)]
 
 
+# Longer is no access token of ours: refused before it is hashed.
+MAX_ACCESS_TOKEN_CHARS = 512
+
+
+def cached_caller(cache: BearerCache[Caller], authorization: str) -> Caller | None:
+    """The caller of an `Authorization: Bearer` header whose token this process verified
+    lately (the bearer cache); None for anything else, which _authenticate then answers."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip() or len(token) > MAX_ACCESS_TOKEN_CHARS:
+        return None
+    return cache.get(client_store.digest(token))
+
+
 def _authenticate() -> Caller:
     header = request.headers.get("Authorization", "")
+    cache = bearer_cache()
+    caller = cached_caller(cache, header)
+    if caller is not None:
+        return caller
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer":
         # no credentials of our scheme at all: a challenge without an error code (§3.1)
         raise _Unauthenticated("a bearer access token from /oauth/token is required", None)
     if not token.strip():
         raise _Unauthenticated("the bearer access token is missing", "invalid_request")
-    if len(token) > 512:
+    if len(token) > MAX_ACCESS_TOKEN_CHARS:
         raise _Unauthenticated("the access token is unknown, expired or revoked", "invalid_token")
-    cache = bearer_cache()
-    key = client_store.digest(token)
-    caller = cache.get(key)
-    if caller is not None:
-        return caller
     with transaction(current_runtime().sessions) as session:
         found = client_store.find_access_token(session, token)
         now = datetime.now(timezone.utc)
@@ -265,7 +277,7 @@ def _authenticate() -> Caller:
             client.client_id, client.tenant, frozenset(access.scopes.split()), client.audience, sandbox=found.sandbox
         )
         remaining = (access.expires_at - now).total_seconds()
-    cache.put(key, caller, remaining)
+    cache.put(client_store.digest(token), caller, remaining)
     return caller
 
 

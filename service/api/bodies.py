@@ -52,6 +52,11 @@ def _text(raw: bytes) -> str:
     charset = request.mimetype_params.get("charset")
     if charset is not None and charset.lower() not in ("utf-8", "utf8"):
         raise UnsupportedMediaType("send JSON as UTF-8 (charset=utf-8)")
+    return utf8_text(raw)
+
+
+def utf8_text(raw: bytes) -> str:
+    """`raw` as text when it is UTF-8 with no byte order mark; raises InputRefused saying why not."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

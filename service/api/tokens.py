@@ -12,7 +12,7 @@ from flask import Blueprint, Response, g, json, request
 from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import Session
 
-from service.api.auth import require_scope
+from service.api.auth import Caller, require_scope
 from service.api.bodies import json_body, load
 from service.api.realm import caller_runtime
 from service.api.schemas import ref_field
@@ -20,7 +20,7 @@ from service.domain.brackets import Bracket
 from service.flows import tokens as token_flows
 from service.flows.policies import policy_for
 from service.flows.tokens import TokenRequest
-from service.runtime import current_runtime
+from service.runtime import Runtime, current_runtime
 from service.store.transactions import run_in_transaction
 from service.store import sandbox as sandbox_store
 from service.tokens.issue import sandbox_issuer_of
@@ -199,13 +199,17 @@ def issue() -> tuple[dict[str, Any], int]:
 @require_scope("tokens:verify")
 def verify() -> dict[str, Any]:
     """The offline verifier's checks, run here for services that cannot verify themselves."""
-    runtime = caller_runtime()
     body = json_body()
     if not well_formed_verify_body(body):
         body = VERIFY.load(body)  # raises the 422 naming what is wrong
-    if g.caller.audience is None:
+    return verify_answer(caller_runtime(), g.caller, body)
+
+
+def verify_answer(runtime: Runtime, caller: Caller, body: dict[str, str]) -> dict[str, Any]:
+    """The answer to a well-formed verify body from `caller` (the view and the fast path's)."""
+    if caller.audience is None:
         return {"active": False, "reason": "no_audience_registered"}
-    verifier = runtime.online_verifiers(g.caller.audience, g.caller.tenant)
+    verifier = runtime.online_verifiers(caller.audience, caller.tenant)
     try:
         if "feature" in body:  # one check of the token gives the claims and the decision
             claims, decision = verifier.verify_and_gate(body["token"], body["feature"])

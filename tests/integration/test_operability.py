@@ -175,11 +175,11 @@ def test_serve_on_another_port_publishes_that_port_as_issuer(tmp_path: Path) -> 
 
 def test_the_access_record_names_route_status_and_its_own_code(http: Any, caplog: pytest.LogCaptureFixture) -> None:
     """request_ids builds the access record itself (no stack walk): the same message, fields
-    and level as Logger.info would give, attributed to echo_and_log in request_ids.py."""
+    and level as Logger.info would give, attributed to log_access in request_ids.py."""
     with caplog.at_level(logging.INFO, logger="agegate.access"):
         http.post("/v1/tokens/verify", json={"token": "t"}, headers={"X-Request-Id": "req-9"})
     (record,) = [r for r in caplog.records if r.name == "agegate.access"]
     assert (record.levelno, record.getMessage()) == (logging.INFO, "POST /v1/tokens/verify 401")
     assert (record.route, record.method, record.status, record.client_id) == ("/v1/tokens/verify", "POST", 401, None)
     assert record.duration_ms >= 0
-    assert record.funcName == "echo_and_log" and record.pathname.endswith("request_ids.py")
+    assert record.funcName == "log_access" and record.pathname.endswith("request_ids.py")
