@@ -35,7 +35,7 @@ class ReportingDatabase:
         self._replica_engine = None
         if replica_url:
             # One snapshot for a whole report: several statements must agree with each other.
-            engine = make_engine(replica_url, pool_size=2, timeouts=timeouts)
+            engine = make_engine(replica_url, pool_size=4, timeouts=timeouts)
             if engine.dialect.name == "postgresql":
                 engine = engine.execution_options(isolation_level="REPEATABLE READ")
             self._replica, self._replica_engine = make_sessionmaker(engine), engine
