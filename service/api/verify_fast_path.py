@@ -123,5 +123,20 @@ class VerifyFastPath:
         return "200 OK", headers, payload
 
 
+# The hooks Flask runs around the verify view, each of which this path does itself (the
+# request cycle's two) or has no work for in the plain case (a Retry-After on refusals).
+_HOOKS_DONE_HERE = {"before_view", "after_view", "_retry_after_only_when_refused"}
+
+
 def install_verify_fast_path(app: Flask) -> None:
+    """Wrap `app`'s wsgi_app; refuse to when Flask would run a hook around the verify view
+    that this path does not know (a rate limit or another step added later would be skipped)."""
+    endpoint, _ = app.url_map.bind("localhost").match(PATH, method="POST")
+    blueprint = endpoint.rpartition(".")[0]
+    for kind, hooks in (("before", app.before_request_funcs), ("after", app.after_request_funcs),
+                        ("teardown", app.teardown_request_funcs)):
+        unknown = [getattr(hook, "__name__", repr(hook)) for scope in (None, blueprint) for hook in hooks.get(scope, ())
+                   if getattr(hook, "__name__", None) not in _HOOKS_DONE_HERE]
+        if unknown:
+            raise RuntimeError(f"the verify fast path would skip the {kind}_request hooks {unknown}: teach it them")
     app.wsgi_app = VerifyFastPath(app, app.wsgi_app)  # type: ignore[method-assign]

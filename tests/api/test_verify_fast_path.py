@@ -200,3 +200,14 @@ def test_a_sandbox_tenants_client_goes_through_flask_to_its_own_realm(paths, api
     fast, flask_alone = same_call_both_ways(paths, json.dumps({"token": "a.b.c"}).encode(), {**bearer, "X-Request-Id": "r"})
     assert paths[2].calls == 1
     assert fast == flask_alone
+
+
+def test_the_fast_path_refuses_to_install_over_a_hook_it_would_skip(app) -> None:  # type: ignore[no-untyped-def]
+    from service.api.verify_fast_path import install_verify_fast_path
+
+    def limit_verify() -> None:
+        return None
+
+    app.before_request_funcs.setdefault("tokens", []).append(limit_verify)
+    with pytest.raises(RuntimeError, match="limit_verify"):
+        install_verify_fast_path(app)
