@@ -150,7 +150,9 @@ def main() -> int:
                runs=[r.p99_ms for r in results["tokens"]], ceiling=trivial_p99,
                ceiling_name="trivial endpoint p99", ceiling_runs=[r.p99_ms for r in results["trivial"]],
                target="<= 25 ms", passed=tokens_ok and p99 <= 25.0,
-               detail=f"p50 {median([r.p50_ms for r in results['tokens']]):.1f} ms"),
+               detail=f"p50 {median([r.p50_ms for r in results['tokens']]):.1f} ms; floor (a) in the same rounds: "
+                      f"p99 {median([r.p99_ms for r in results['floor']]):.1f} ms, "
+                      f"p50 {median([r.p50_ms for r in results['floor']]):.1f} ms"),
         figure("`POST /v1/tokens/verify`", value=verify_rps, unit="req/s",
                runs=runs["verify"], ceiling=ceiling, ceiling_name=ceiling_name, ceiling_runs=runs["trivial"],
                target=">= 0.75x trivial", passed=verify_ok and verify_rps / ceiling >= 0.75,
