@@ -6,13 +6,14 @@ A leaf: it imports no blueprint, so API views, hosted pages and the CLI can all 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TypeVar
 
 from flask import Flask, current_app
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.attestation import AttestationVerifier
@@ -144,6 +145,15 @@ class Runtime:
     def read(self, step: Step[Data, Result], data: Data) -> Result:
         """Run one business step that writes nothing, on the read sessions."""
         return run_in_transaction(self.reads, lambda session: step(session, self.deps, data))
+
+    def read_connection(self) -> AbstractContextManager[Connection]:
+        """A bare connection of the read sessions' engine, back in the pool when the block
+        ends: for a step that reads with a single statement and writes nothing, without a
+        Session, whose transaction bookkeeping (begin, commit, close) costs ~40 us of CPU a
+        call. A bind that is already a connection (a caller's open transaction, as in tests)
+        is used as it is."""
+        bind = self.reads.kw["bind"]
+        return nullcontext(bind) if isinstance(bind, Connection) else bind.connect()
 
     def install(self, app: Flask) -> None:
         """Make this the runtime `current_runtime()` returns inside `app`."""

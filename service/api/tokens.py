@@ -186,7 +186,8 @@ def _status_list_response(served: ServedList) -> Response:
 def issue() -> tuple[dict[str, Any], int]:
     body = load(ISSUE)
     token_request = TokenRequest(g.caller.tenant, body["subject_ref"], body["audience"], body.get("ttl"))
-    issued = caller_runtime().read(token_flows.issue_token, token_request)
+    runtime = caller_runtime()
+    issued = token_flows.issue_token(runtime.read_connection, runtime.deps, token_request)
     return {
         "token": issued.token,
         "expires_at": issued.expires_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),

@@ -10,6 +10,7 @@ unit-of-work layer on top of them.
 - `deps`: `Deps`, what the steps need besides the session;
 - `subjects`: `register_subject`, `read_subject`, `erase_subject`;
 - `consents`: `grant_consent`, `decline_consent`, `withdraw_consent`, `expire_consents`, `list_consents`;
-- `tokens`: `issue_token`;
+- `tokens`: `issue_token`, which reads with one SELECT and so takes `Runtime.read_connection`
+  (a bare connection, no session) instead of a session;
 - `idempotency`: `once`, the first answer to an Idempotency-Key is the answer to every repeat.
 """

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from service.domain.errors import AudienceOfAnotherTenant
 from service.domain.evidence import Assurance
@@ -29,21 +31,23 @@ class TokenRequest:
     ttl: int | None = None  # seconds; None or more than the configured lifetime: that lifetime
 
 
-def issue_token(session: Session, deps: Deps, request: TokenRequest) -> IssuedToken:
+def issue_token(
+    connect: Callable[[], AbstractContextManager[Connection]], deps: Deps, request: TokenRequest
+) -> IssuedToken:
     """Sign an age token for the subject as it stands now; raises store NotFound, and
     AudienceOfAnotherTenant for an audience another tenant registered (CONTRACT §16).
 
-    Run it in a read transaction: it writes nothing. Everything it reads comes from one
-    SELECT (token_facts), so a read session without BEGIN sees one consistent snapshot, and
-    the transaction ends right after it.
+    It writes nothing, and everything it reads comes from one SELECT (token_facts) on a
+    connection from `connect` (Runtime.read_connection): one statement sees one consistent
+    snapshot without BEGIN or COMMIT, and needs no Session around it.
     """
     signing = deps.keyring.snapshot()  # refreshes (every few seconds) in a read session of its own
     now = deps.clock()
-    facts = token_facts(session, request.tenant, request.subject_ref, request.audience, now)
-    # Everything else is computation (decrypting, signing): end the read here, so the pooled
-    # connection serves another request meanwhile instead of waiting on this one's CPU, and
-    # the pool does not overflow into connections opened and closed per request.
-    session.commit()
+    # Everything after the SELECT is computation (decrypting, signing): the connection goes
+    # back right after it, so it serves another request meanwhile instead of waiting on this
+    # one's CPU, and the pool does not overflow into connections opened and closed per request.
+    with connect() as connection:
+        facts = token_facts(connection, request.tenant, request.subject_ref, request.audience, now)
     if facts.audience_tenant not in (None, request.tenant):
         raise AudienceOfAnotherTenant(request.audience)
     list_id, idx = status_store.position(facts.status_slot)

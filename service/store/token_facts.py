@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Select, and_, bindparam, select
 
 from service.domain.consent import earliest_expiry
 from service.store.base import UTCDateTime
@@ -72,16 +71,16 @@ def _statement() -> Select[Any]:
 _TOKEN_FACTS = _statement()
 
 
-def token_facts(session: Session, tenant: str, subject_ref: str, audience: str, now: datetime) -> TokenFacts:
+def token_facts(connection: Connection, tenant: str, subject_ref: str, audience: str, now: datetime) -> TokenFacts:
     """The subject, what its active consents cover, who owns `audience`, the tenant's policy
     revision and the subject's guardian controls, in one SELECT; raises NotFound.
 
     A consent counts while it has no ending and `now` is before its `expires_at`.
     """
-    # On the session's connection: a SELECT of columns needs nothing of the ORM's execution
-    # layer, which costs ~0.1 ms of CPU a call (a fifth of this function's).
+    # On a Core connection: a SELECT of columns needs nothing of the ORM's execution layer,
+    # which costs ~0.1 ms of CPU a call (a fifth of this function's).
     params = {"tenant": tenant, "subject_ref": subject_ref, "audience": audience, "now": now}
-    rows = session.connection().execute(_TOKEN_FACTS, params).all()
+    rows = connection.execute(_TOKEN_FACTS, params).all()
     if not rows:
         raise NotFound("subject", subject_ref)
     first = rows[0]
