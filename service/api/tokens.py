@@ -13,9 +13,9 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import Session
 
 from service.api.auth import Caller, require_scope
-from service.api.bodies import json_body, load
+from service.api.bodies import json_body
 from service.api.realm import caller_runtime
-from service.api.schemas import ref_field
+from service.api.schemas import is_ref, ref_field
 from service.domain.brackets import Bracket
 from service.flows import tokens as token_flows
 from service.flows.policies import policy_for
@@ -32,13 +32,31 @@ blueprint = Blueprint("tokens", __name__)
 _PUBLISHED_MAX_AGE = 300
 
 
+_TTL_MAX = 86_400  # seconds: a day
+
+
 class IssueSchema(Schema):
     subject_ref = ref_field(required=True)
     audience = ref_field(required=True)
-    ttl = fields.Integer(strict=True, validate=validate.Range(min=1, max=86_400))
+    ttl = fields.Integer(strict=True, validate=validate.Range(min=1, max=_TTL_MAX))
 
 
 ISSUE = IssueSchema()  # schemas are stateless: build each once, not per request
+
+
+def well_formed_issue_body(body: Any) -> bool:
+    """Whether ISSUE accepts `body` as it is, checked by hand in ~1 us where marshmallow's
+    load takes ~7 us of every issuance. Anything else goes to ISSUE, which words the refusal
+    (tests/api/test_tokens.py holds the two to the same answers)."""
+    if type(body) is not dict or not body.keys() <= {"subject_ref", "audience", "ttl"}:
+        return False
+    subject_ref, audience = body.get("subject_ref"), body.get("audience")
+    if type(subject_ref) is not str or type(audience) is not str or not (is_ref(subject_ref) and is_ref(audience)):
+        return False
+    if "ttl" not in body:
+        return True
+    ttl = body["ttl"]
+    return type(ttl) is int and 1 <= ttl <= _TTL_MAX
 
 
 _TOKEN_CHARS = MAX_TOKEN_BYTES * 2
@@ -184,7 +202,9 @@ def _status_list_response(served: ServedList) -> Response:
 @blueprint.post("/v1/tokens")
 @require_scope("tokens:issue")
 def issue() -> tuple[dict[str, Any], int]:
-    body = load(ISSUE)
+    body = json_body()
+    if not well_formed_issue_body(body):
+        body = ISSUE.load(body)  # raises the 422 naming what is wrong
     token_request = TokenRequest(g.caller.tenant, body["subject_ref"], body["audience"], body.get("ttl"))
     runtime = caller_runtime()
     issued = token_flows.issue_token(runtime.read_connection, runtime.deps, token_request)

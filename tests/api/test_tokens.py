@@ -11,7 +11,7 @@ import jwt as pyjwt
 import pytest
 from agegate_verifier import Revoked, Verifier
 
-from service.api.tokens import VERIFY, well_formed_verify_body
+from service.api.tokens import ISSUE, VERIFY, well_formed_issue_body, well_formed_verify_body
 from tests.conftest import ALL_SCOPES, ISSUER
 
 GUARDIAN_ID = "11010219840406970X"  # born 1984-04-06
@@ -393,3 +393,43 @@ def test_the_hand_check_of_a_verify_body_accepts_exactly_what_the_schema_accepts
     assert well_formed_verify_body(body) == (not VERIFY.validate(body))
     if well_formed_verify_body(body):
         assert VERIFY.load(body) == body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"subject_ref": "s-1", "audience": "persona-chat"},
+        {"subject_ref": "s-1", "audience": "persona-chat", "ttl": 600},
+        {"subject_ref": "s-1", "audience": "persona-chat", "ttl": 1},
+        {"subject_ref": "s-1", "audience": "persona-chat", "ttl": 86_400},
+        {"subject_ref": "r" * 128, "audience": "!-.0~"},
+        {"subject_ref": "s-1", "audience": "persona-chat", "ttl": 0},
+        {"subject_ref": "s-1", "audience": "persona-chat", "ttl": 86_401},
+        {"subject_ref": "s-1", "audience": "persona-chat", "ttl": -5},
+        {"subject_ref": "s-1", "audience": "persona-chat", "ttl": 600.0},
+        {"subject_ref": "s-1", "audience": "persona-chat", "ttl": "600"},
+        {"subject_ref": "s-1", "audience": "persona-chat", "ttl": True},
+        {"subject_ref": "s-1", "audience": "persona-chat", "ttl": None},
+        {"subject_ref": "r" * 129, "audience": "persona-chat"},
+        {"subject_ref": "", "audience": "persona-chat"},
+        {"subject_ref": "s 1", "audience": "persona-chat"},
+        {"subject_ref": "s/1", "audience": "persona-chat"},
+        {"subject_ref": "s-1\n", "audience": "persona-chat"},
+        {"subject_ref": "s-\u00e9", "audience": "persona-chat"},
+        {"subject_ref": "s-1", "audience": "persona chat"},
+        {"subject_ref": "s-1", "audience": None},
+        {"subject_ref": 1, "audience": "persona-chat"},
+        {"subject_ref": ["s-1"], "audience": "persona-chat"},
+        {"subject_ref": "s-1"},
+        {"audience": "persona-chat"},
+        {"subject_ref": "s-1", "audience": "persona-chat", "extra": 1},
+        {},
+        [],
+        "s-1",
+        None,
+    ],
+)
+def test_the_hand_check_of_an_issue_body_accepts_exactly_what_the_schema_accepts(body) -> None:  # type: ignore[no-untyped-def]
+    assert well_formed_issue_body(body) == (not ISSUE.validate(body))
+    if well_formed_issue_body(body):
+        assert ISSUE.load(body) == body
