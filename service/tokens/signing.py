@@ -8,6 +8,7 @@ verifies with ``agegate_verifier``'s ``CompactVerifier`` for the same ``typ``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from agegate_verifier import ALGORITHMS
@@ -23,9 +24,15 @@ def sign_compact(typ: str, claims: Mapping[str, Any], *, kid: str, private_key: 
 
     Raises ``ValueError`` for claims JSON cannot carry (NaN, infinities).
     """
-    header = {"alg": SIGNING_ALGORITHM, "typ": typ, "kid": kid}
-    signing_input = b64url_encode(compact_json(header)) + "." + b64url_encode(compact_json(dict(claims)))
+    signing_input = _encoded_header(typ, kid) + "." + b64url_encode(compact_json(dict(claims)))
     return signing_input + "." + b64url_encode(private_key.sign(signing_input.encode("ascii")))
+
+
+@lru_cache(maxsize=64)
+def _encoded_header(typ: str, kid: str) -> str:
+    """The first segment for `typ` and `kid`: a handful of pairs sign everything (a kind of
+    JWS per key in use), so each is written and encoded once, not for every token."""
+    return b64url_encode(compact_json({"alg": SIGNING_ALGORITHM, "typ": typ, "kid": kid}))
 
 
 def public_jwk(private_key: Ed25519PrivateKey) -> dict[str, str]:
