@@ -151,6 +151,7 @@ def main() -> int:
         apps = [svc.client(f"t-db-{i}", "app-backend", APP_SCOPES) for i in range(args.tenants)]
         log(f"seeding {args.families} families in each of {args.tenants} tenants")
         families = [seed_families(svc, headers, f"t{i}", args.families) for i, headers in enumerate(apps)]
+        svc.analyze()
         one_tenant = [consent_body(c, g) for c, g in families[0]]
         many_tenants = [f"{apps[i]['Authorization']}\t{consent_body(c, g)}"
                         for pairs in zip(*families) for i, (c, g) in enumerate(pairs)]

@@ -75,6 +75,7 @@ def main() -> int:
         refs = [f"s-{i}" for i in range(args.subjects)]
         for i, ref in enumerate(refs):
             svc.register_self_declared(app, ref, birth_date(i))
+        svc.analyze()
         issue_bodies = [json.dumps({"subject_ref": ref, "audience": AUDIENCE, "ttl": 600}) for ref in refs]
 
         sample = svc.post("/v1/tokens", app, json.loads(issue_bodies[0]), expect=201)

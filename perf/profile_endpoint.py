@@ -96,6 +96,7 @@ def main() -> int:
                 headers = svc.client("t-prof", "persona", PERSONA_SCOPES, audience=AUDIENCE)
                 bodies = [json.dumps({"token": svc.post("/v1/tokens", app, json.loads(b), 201)["token"],
                                       "feature": "companion"}) for b in bodies]
+        svc.analyze()
         run_load(svc.base + path, bodies=bodies, headers=headers, duration=2, wrk=wrk)  # warm-up
 
         assert svc.server is not None
