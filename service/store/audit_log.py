@@ -16,11 +16,12 @@ statements on the session's connection: an append builds no ORM objects.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Insert, Row, Table, bindparam, insert, or_, select, update
+from sqlalchemy import CTE, Insert, Row, Table, Update, bindparam, insert, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -62,24 +63,63 @@ _LOCK_HEAD = {
 }
 _MOVE_HEAD = update(_HEADS).where(_HEADS.c.tenant == bindparam("at_tenant"))
 _ADD_ENTRIES = insert(_ENTRIES)
+_ENTRY_COLUMNS = ("tenant", "seq", "event", "prev", "hash", "recorded_at")
 
 
-def _lock_head(session: Session, tenant: str) -> _Head:
-    """The tenant's chain head, created if missing and row-locked until commit, in one
-    statement: the no-op ON CONFLICT DO UPDATE takes the lock that SELECT FOR UPDATE would."""
-    connection = session.connection()
-    row = connection.execute(_LOCK_HEAD[connection.dialect.name], {"tenant": tenant}).one()
-    return _Head(row.seq, row.hash, row.recorded_at)
+# On PostgreSQL the rows an append writes beside its entries go in the statement that locks
+# the head, and the entries in the statement that moves it, as data-modifying CTEs: a batch's
+# writes in two round trips instead of four. Those statements are built once per shape (which
+# INSERTs, which columns, how many rows) so that SQLAlchemy's compiled cache serves them;
+# building and compiling a multi-row statement per call costs more than the round trip it
+# saves. Appends of more rows than this (an expiry sweep) take one statement per table.
+_FUSED_ROWS = 64
 
 
-def _insert_rows(session: Session, rows: Sequence[tuple[Insert, dict[str, Any]]]) -> None:
-    """Write `rows`, one multi-row INSERT per statement (in first-seen order)."""
-    by_statement: dict[Insert, list[dict[str, Any]]] = {}
+@functools.lru_cache(maxsize=256)
+def _rows_cte(statement: Insert, columns: tuple[str, ...], count: int, name: str) -> CTE:
+    """`statement` writing `count` rows of `columns`, as a CTE named `name`; row i's values
+    are the parameters `{name}_{i}_{column}`."""
+    # INSERT ... SELECT of one SELECT a row, not a multi-row VALUES: SQLAlchemy caches no
+    # compiled form of the latter.
+    table = statement.table
+    rows = [select(*(bindparam(f"{name}_{i}_{c}", type_=table.c[c].type).label(c) for c in columns)) for i in range(count)]  # type: ignore[union-attr]
+    return statement.from_select(list(columns), rows[0] if count == 1 else union_all(*rows)).cte(name)
+
+
+def _rows_parameters(name: str, values_list: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {f"{name}_{i}_{c}": value for i, values in enumerate(values_list) for c, value in values.items()}
+
+
+@functools.lru_cache(maxsize=256)
+def _fused_lock_head(shapes: tuple[tuple[Insert, tuple[str, ...], int], ...]) -> Insert:
+    ctes = [_rows_cte(statement, columns, count, f"r{n}") for n, (statement, columns, count) in enumerate(shapes)]
+    return _LOCK_HEAD["postgresql"].add_cte(*ctes)
+
+
+@functools.lru_cache(maxsize=_FUSED_ROWS)
+def _fused_move_head(count: int) -> Update:
+    return _MOVE_HEAD.add_cte(_rows_cte(_ADD_ENTRIES, _ENTRY_COLUMNS, count, "e"))
+
+
+def _lock_head(session: Session, tenant: str, rows: Sequence[tuple[Insert, dict[str, Any]]] = ()) -> _Head:
+    """Write `rows` (one multi-row INSERT per prebuilt statement), then return the tenant's
+    chain head, created if missing and row-locked until commit: the no-op ON CONFLICT DO
+    UPDATE takes the lock that SELECT FOR UPDATE would. One statement on PostgreSQL."""
+    by_statement: dict[tuple[Insert, tuple[str, ...]], list[dict[str, Any]]] = {}
     for statement, values in rows:
-        by_statement.setdefault(statement, []).append(values)
+        by_statement.setdefault((statement, tuple(values)), []).append(values)
     connection = session.connection()
-    for statement, values_list in by_statement.items():
-        connection.execute(statement, values_list)
+    if connection.dialect.name == "postgresql" and 0 < len(rows) <= _FUSED_ROWS:
+        lock = _fused_lock_head(tuple((statement, columns, len(values_list)) for (statement, columns), values_list in by_statement.items()))
+        parameters = {"tenant": tenant}
+        for n, values_list in enumerate(by_statement.values()):
+            parameters.update(_rows_parameters(f"r{n}", values_list))
+        row = connection.execute(lock, parameters).one()
+    else:
+        for (statement, _), values_list in by_statement.items():
+            connection.execute(statement, values_list)
+        row = connection.execute(_LOCK_HEAD[connection.dialect.name], {"tenant": tenant}).one()
+    return _Head(row.seq, row.hash, row.recorded_at)
 
 
 class Appended:
@@ -170,9 +210,7 @@ def append(
         return staging.stage(tenant, events, now, rows)
     session.flush()  # the ORM's pending changes go first, as they did when entries were ORM objects
     appended = Appended()
-    if rows:
-        _insert_rows(session, rows)
-    _link(session, _lock_head(session, tenant), tenant, [(events, now, appended)])
+    _link(session, _lock_head(session, tenant, rows), tenant, [(events, now, appended)])
     return appended
 
 
@@ -182,14 +220,13 @@ def link_staged(session: Session) -> None:
     staging: Staging = session.info.pop(_STAGING)
     session.flush()
     kept = staging.kept
-    rows = [row for staged in kept for row in staged.rows]
-    if rows:
-        _insert_rows(session, rows)  # before any head is locked: the heads are held for the linking only
+    rows = [row for staged in kept for row in staged.rows]  # written as the first head is locked
     by_tenant: dict[str, list[_Staged]] = {}
     for staged in kept:
         by_tenant.setdefault(staged.tenant, []).append(staged)
     for tenant in sorted(by_tenant):
-        _link(session, _lock_head(session, tenant), tenant, [(s.events, s.now, s.appended) for s in by_tenant[tenant]])
+        _link(session, _lock_head(session, tenant, rows), tenant, [(s.events, s.now, s.appended) for s in by_tenant[tenant]])
+        rows = []
 
 
 def _link(
@@ -217,8 +254,12 @@ def _link(
     if not entries:
         return
     connection = session.connection()
-    connection.execute(_ADD_ENTRIES, entries)
-    connection.execute(_MOVE_HEAD, {"at_tenant": tenant, "seq": seq, "hash": prev, "recorded_at": last_recorded})
+    moved = {"at_tenant": tenant, "seq": seq, "hash": prev, "recorded_at": last_recorded}
+    if connection.dialect.name == "postgresql" and len(entries) <= _FUSED_ROWS:
+        connection.execute(_fused_move_head(len(entries)), {**moved, **_rows_parameters("e", entries)})
+    else:
+        connection.execute(_ADD_ENTRIES, entries)
+        connection.execute(_MOVE_HEAD, moved)
 
 
 def head_before(session: Session, tenant: str, since: datetime | None, from_seq: int | None = None) -> tuple[int, str]:

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from service.app import create_app
 from service.auditlog.chain import GENESIS, link_hash
 from service.domain.consent import ConsentTerms, Relationship
+from service.events import catalogue
 from service.flows.consents import ConsentGrant, grant_consent
 from service.flows.idempotency import Answer, IdempotencyKey, once
 from service.runtime import Runtime
@@ -30,7 +32,7 @@ from service.store.group_commit import GroupCommit
 from service.store.db import transaction
 from service.store.errors import Conflict, NotFound
 from service.store.locks import advisory_key
-from service.store import migrate
+from service.store import audit_log, migrate
 from service.store.models import Consent, ConsentLogEntry, LogHead
 from service.store.transactions import run_in_transaction
 from tests.conftest import ISSUER
@@ -302,3 +304,23 @@ def test_a_step_that_fails_after_writing_leaves_nothing_and_the_batch_still_comm
     with transaction(runtime.sessions) as session:
         reserved = session.scalar(text("SELECT count(*) FROM idempotency_keys WHERE key = :key"), {"key": key})
     assert reserved == 0
+
+
+@pytest.mark.parametrize("count", [1, 3, 65])  # 65: more entries than one fused statement takes
+def test_an_append_of_many_entries_chains_each_once_whatever_statements_write_it(service: Service, count: int) -> None:
+    tenant = f"tenant-many-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(timezone.utc)
+    events = [catalogue.bracket_changed(tenant=tenant, subject_ref=f"s-{n}", from_bracket="under_14", to_bracket="minor",
+                                        occurred_at=now) for n in range(count)]
+    for _ in range(2):  # a second append links onto the first
+        with transaction(service.runtime().sessions) as session:
+            appended = audit_log.append(session, tenant, [dict(e) for e in events], now)
+    with transaction(service.runtime().sessions) as session:
+        entries = list(session.scalars(select(ConsentLogEntry).where(ConsentLogEntry.tenant == tenant).order_by(ConsentLogEntry.seq)))
+        head = session.get(LogHead, tenant)
+    assert [e.seq for e in entries] == list(range(1, 2 * count + 1))
+    prev = GENESIS
+    for entry in entries:
+        assert entry.prev == prev and entry.hash == link_hash(prev, json.loads(entry.event))
+        prev = entry.hash
+    assert head is not None and (head.seq, head.hash) == (2 * count, prev) == tuple(appended.position)
