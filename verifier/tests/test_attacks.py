@@ -384,6 +384,10 @@ NOW = 1_780_000_000  # the conftest clock
         ({"features": []}, Malformed),
         ({"features": {"companion": {"decision": "maybe"}}}, Malformed),
         ({"features": {"companion": {"decision": "allow", "obligations": "minor_mode"}}}, Malformed),
+        ({"features": {"companion": {"decision": ["allow"]}}}, Malformed),
+        ({"features": {"companion": {"decision": {"allow": True}}}}, Malformed),
+        ({"features": {"companion": {"decision": "allow", "obligations": ["minor_mode", 1]}}}, Malformed),
+        ({"features": {"companion": {"decision": "deny", "reason": 5}}}, Malformed),
     ],
     ids=lambda value: json.dumps(value, default=repr)[:60] if isinstance(value, dict) else value.__name__,
 )

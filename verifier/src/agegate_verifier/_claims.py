@@ -10,7 +10,9 @@ from typing import Any
 from ._constants import STATUS_LIST_PATH
 from .errors import Malformed, UnknownFeature, WrongAudience, WrongIssuer, WrongTenant
 
-_DECISIONS = frozenset(("allow", "deny", "needs_consent"))
+# A tuple, not a set: ``in`` compares with ==, so a decision that is a list or an object
+# is refused as malformed instead of raising TypeError (unhashable) out of ``gate``.
+_DECISIONS = ("allow", "deny", "needs_consent")
 _STR_ONLY = {str}
 _KNOWN_LISTS = 4096
 _LIST_ID = re.compile(r"[A-Za-z0-9_-]+")  # no dots, slashes or queries: one path segment
