@@ -397,6 +397,15 @@ NOW = 1_780_000_000  # the conftest clock
         ({"features": {"companion": {"decision": {"allow": True}}}}, Malformed),
         ({"features": {"companion": {"decision": "allow", "obligations": ["minor_mode", 1]}}}, Malformed),
         ({"features": {"companion": {"decision": "deny", "reason": 5}}}, Malformed),
+        ({"features": {"companion": {"obligations": []}}}, Malformed),
+        ({"features": {"companion": "allow"}}, Malformed),
+        ({"features": DROP}, Malformed),
+        ({"status": DROP}, Malformed),
+        ({"jti": DROP}, Malformed),
+        ({"age_bracket": DROP}, Malformed),
+        ({"assurance": DROP}, Malformed),
+        ({"verified_at": DROP}, Malformed),
+        ({"policy": DROP}, Malformed),
     ],
     ids=lambda value: json.dumps(value, default=repr)[:60] if isinstance(value, dict) else value.__name__,
 )
@@ -443,6 +452,9 @@ def _status(uri: str, idx: Any = 0) -> dict[str, Any]:
         _status("https://agegate.example/v1/status-lists/1", "0"),
         _status(["https://agegate.example/v1/status-lists/1"]),
         _status({"uri": "https://agegate.example/v1/status-lists/1"}),
+        {"status_list": {"idx": 0}},
+        {"status_list": {"uri": "https://agegate.example/v1/status-lists/1"}},
+        ["status_list"],
     ],
 )
 def test_11_a_missing_or_foreign_status_reference_is_refused(
