@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from .errors import Malformed, UnknownFeature, WrongAudience, WrongIssuer, Wrong
 # is refused as malformed instead of raising TypeError (unhashable) out of ``gate``.
 _DECISIONS = ("allow", "deny", "needs_consent")
 _KNOWN_LISTS = 4096
+_CHECKED_FEATURE_SETS = 16
 _LIST_ID = re.compile(r"[A-Za-z0-9_-]+")  # no dots, slashes or queries: one path segment
 _CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
@@ -128,6 +130,7 @@ class ClaimsChecker:
         self._leeway = leeway
         self._status_prefix = issuer + STATUS_LIST_PATH
         self._known_lists: set[str] = set()
+        self._checked_features: list[dict[str, Any]] = []
 
     def entry(self, kid: str, payload: bytes, claims: dict[str, Any]) -> Entry:
         """Return an ``Entry`` for verified ``claims`` (parsed from ``payload``); time is
@@ -166,19 +169,26 @@ class ClaimsChecker:
             features = claims["features"]
             if type(features) is not dict:
                 raise Malformed("features must be an object")
-            for spec in features.values():
-                if type(spec) is not dict or spec["decision"] not in _DECISIONS:
-                    raise Malformed("feature decision must be allow, deny or needs_consent")
-                obligations = spec.get("obligations")
-                if obligations is not None:
-                    if type(obligations) is not list:
-                        raise Malformed("obligations must be a list of strings")
-                    for obligation in obligations:
-                        if type(obligation) is not str:
+            # A verifier sees a few feature sets (one per bracket and policy): one equal to a
+            # set that passed needs no walk. Equal JSON values have equal types wherever the
+            # walk looks (only a string equals a string, only a list a list), and the sets
+            # kept are private copies that callers cannot mutate.
+            if features not in self._checked_features:
+                for spec in features.values():
+                    if type(spec) is not dict or spec["decision"] not in _DECISIONS:
+                        raise Malformed("feature decision must be allow, deny or needs_consent")
+                    obligations = spec.get("obligations")
+                    if obligations is not None:
+                        if type(obligations) is not list:
                             raise Malformed("obligations must be a list of strings")
-                reason = spec.get("reason")
-                if reason is not None and type(reason) is not str:
-                    raise Malformed("reason must be a string")
+                        for obligation in obligations:
+                            if type(obligation) is not str:
+                                raise Malformed("obligations must be a list of strings")
+                    reason = spec.get("reason")
+                    if reason is not None and type(reason) is not str:
+                        raise Malformed("reason must be a string")
+                if len(self._checked_features) < _CHECKED_FEATURE_SETS:
+                    self._checked_features.append(copy.deepcopy(features))
             limits = claims.get("limits")
             if limits is not None:
                 _check_limits(limits)
