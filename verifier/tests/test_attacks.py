@@ -288,7 +288,7 @@ def test_8_non_zero_trailing_bits_in_a_signed_payload_are_refused(guarded: Verif
     refuse(guarded, issuer.sign_segments(f"{json_segment(issuer.header())}.{forged}"), Malformed)
 
 
-# "+", "/" and "=" are what binascii would take; "!" is what the decoder maps them to.
+# "+", "/" and "=" are what binascii would take.
 @pytest.mark.parametrize("char", ["+", "/", "=", "!", " ", "\n", "*", "é", "\x00", "%"])
 @pytest.mark.parametrize("where", [0, 1, 2])
 def test_8_characters_outside_the_alphabet_are_refused(
@@ -318,6 +318,15 @@ def test_8_a_header_seen_before_does_not_let_a_foreign_character_through(
 def test_8_anything_but_three_segments_is_refused(guarded: Verifier, keys: RecordingKeys, shape: str) -> None:
     with pytest.raises(InvalidToken):
         guarded.verify(shape)
+    assert keys.calls == []
+
+
+@pytest.mark.parametrize("shape", ["{h}.{p}", "{h}.{p}.{s}.{s}", "{h}.{p}.{p}.{s}", "{h}..{p}.{s}", "{h}.{p}.{s}."])
+def test_8_genuine_segments_joined_into_anything_but_three_are_malformed(
+    guarded: Verifier, keys: RecordingKeys, issuer: TestIssuer, shape: str
+) -> None:
+    header, payload, signature = segments(issuer.token())
+    refuse(guarded, shape.format(h=header, p=payload, s=signature), Malformed)
     assert keys.calls == []
 
 
@@ -384,6 +393,19 @@ NOW = 1_780_000_000  # the conftest clock
         ({"features": []}, Malformed),
         ({"features": {"companion": {"decision": "maybe"}}}, Malformed),
         ({"features": {"companion": {"decision": "allow", "obligations": "minor_mode"}}}, Malformed),
+        ({"features": {"companion": {"decision": ["allow"]}}}, Malformed),
+        ({"features": {"companion": {"decision": {"allow": True}}}}, Malformed),
+        ({"features": {"companion": {"decision": "allow", "obligations": ["minor_mode", 1]}}}, Malformed),
+        ({"features": {"companion": {"decision": "deny", "reason": 5}}}, Malformed),
+        ({"features": {"companion": {"obligations": []}}}, Malformed),
+        ({"features": {"companion": "allow"}}, Malformed),
+        ({"features": DROP}, Malformed),
+        ({"status": DROP}, Malformed),
+        ({"jti": DROP}, Malformed),
+        ({"age_bracket": DROP}, Malformed),
+        ({"assurance": DROP}, Malformed),
+        ({"verified_at": DROP}, Malformed),
+        ({"policy": DROP}, Malformed),
     ],
     ids=lambda value: json.dumps(value, default=repr)[:60] if isinstance(value, dict) else value.__name__,
 )
@@ -430,6 +452,9 @@ def _status(uri: str, idx: Any = 0) -> dict[str, Any]:
         _status("https://agegate.example/v1/status-lists/1", "0"),
         _status(["https://agegate.example/v1/status-lists/1"]),
         _status({"uri": "https://agegate.example/v1/status-lists/1"}),
+        {"status_list": {"idx": 0}},
+        {"status_list": {"uri": "https://agegate.example/v1/status-lists/1"}},
+        ["status_list"],
     ],
 )
 def test_11_a_missing_or_foreign_status_reference_is_refused(

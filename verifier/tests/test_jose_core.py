@@ -89,6 +89,16 @@ def test_base64url_refuses_non_canonical_input(segment: str) -> None:
         b64url_decode(segment)
 
 
+@pytest.mark.parametrize("position", range(4))
+def test_base64url_refuses_every_byte_outside_its_alphabet_anywhere_in_a_segment(position: int) -> None:
+    outside = [byte for byte in range(256) if byte not in B64URL.encode()]
+    for byte in outside:
+        segment = bytearray(b"QUJD")
+        segment[position] = byte
+        with pytest.raises(ValueError):
+            b64url_decode(bytes(segment))
+
+
 def test_json_accepts_an_object_with_surrounding_whitespace(parser: str) -> None:
     assert json_object(b' \n{"a": [1, {"b": null}]}\r\n') == {"a": [1, {"b": None}]}
 

@@ -9,6 +9,7 @@ import pytest
 from agegate_verifier import (
     Decision,
     Expired,
+    Malformed,
     NotYetValid,
     Revoked,
     StatusUnavailable,
@@ -186,3 +187,19 @@ def test_verify_and_gate_raises_what_verify_raises(verifier: Verifier, issuer: T
     clock.advance(3600)
     with pytest.raises(Expired):
         verifier.verify_and_gate(token, "companion")
+
+
+def test_a_feature_set_equal_to_one_seen_before_is_compared_not_trusted(verifier: Verifier, issuer: TestIssuer) -> None:
+    # The verifier remembers feature sets that passed and skips walking an equal one; what
+    # it remembers must be its own copy, and equality must not pass a value of another type.
+    features = verifier.verify(issuer.token())["features"]
+    features["companion"]["decision"] = "maybe"  # the caller mutates what it was given
+    with pytest.raises(Malformed):
+        verifier.verify(issuer.token(features=features))
+    for decision in (1, ["allow"], None):
+        with pytest.raises(Malformed):
+            verifier.verify(issuer.token(features={**features, "companion": {"decision": decision}}))
+    features["companion"] = {"decision": "allow", "obligations": ["minor_mode", 1]}
+    with pytest.raises(Malformed):
+        verifier.verify(issuer.token(features=features))
+    assert verifier.verify(issuer.token())["features"] == issuer.age_claims()["features"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass
@@ -10,9 +11,11 @@ from typing import Any
 from ._constants import STATUS_LIST_PATH
 from .errors import Malformed, UnknownFeature, WrongAudience, WrongIssuer, WrongTenant
 
-_DECISIONS = frozenset(("allow", "deny", "needs_consent"))
-_STR_ONLY = {str}
+# A tuple, not a set: ``in`` compares with ==, so a decision that is a list or an object
+# is refused as malformed instead of raising TypeError (unhashable) out of ``gate``.
+_DECISIONS = ("allow", "deny", "needs_consent")
 _KNOWN_LISTS = 4096
+_CHECKED_FEATURE_SETS = 16
 _LIST_ID = re.compile(r"[A-Za-z0-9_-]+")  # no dots, slashes or queries: one path segment
 _CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
@@ -127,6 +130,7 @@ class ClaimsChecker:
         self._leeway = leeway
         self._status_prefix = issuer + STATUS_LIST_PATH
         self._known_lists: set[str] = set()
+        self._checked_features: list[dict[str, Any]] = []
 
     def entry(self, kid: str, payload: bytes, claims: dict[str, Any]) -> Entry:
         """Return an ``Entry`` for verified ``claims`` (parsed from ``payload``); time is
@@ -137,51 +141,64 @@ class ClaimsChecker:
         floats, strings or booleans; ``aud`` one string, not a list).
         """
         # The hot path of every new token: straight-line checks, no helper calls, because
-        # each Python call here costs as much as the check it would make.
-        get = claims.get
-        iss = get("iss")
+        # each Python call here costs as much as the check it would make. Required claims
+        # are read by subscript (cheaper than get()), in the order they are checked, so a
+        # missing one fails where its check would have: KeyError, below, is Malformed.
+        iss = claims.get("iss")
         if type(iss) is not str or iss not in self._issuers:
             raise WrongIssuer("iss is not the configured issuer")
-        aud = get("aud")
+        aud = claims.get("aud")
         if type(aud) is not str or aud != self._audience:
             raise WrongAudience("aud is not this audience")
-        if self._tenant is not None and get("tenant") != self._tenant:
+        if self._tenant is not None and claims.get("tenant") != self._tenant:
             raise WrongTenant("tenant is not this audience's tenant")
-        exp, nbf, iat = get("exp"), get("nbf"), get("iat")
-        if type(exp) is not int or type(nbf) is not int or type(iat) is not int:
-            raise Malformed("exp, nbf and iat must be integers")
-        jti = get("jti")
-        if (
-            type(jti) is not str
-            or type(get("sub")) is not str
-            or type(get("age_bracket")) is not str
-            or type(get("assurance")) is not str
-            or type(get("verified_at")) is not str
-            or type(get("policy")) is not str
-        ):
-            raise Malformed("sub, jti, age_bracket, assurance, verified_at, policy must be strings")
-        features = get("features")
-        if type(features) is not dict:
-            raise Malformed("features must be an object")
-        for spec in features.values():
-            if type(spec) is not dict or spec.get("decision") not in _DECISIONS:
-                raise Malformed("feature decision must be allow, deny or needs_consent")
-            obligations = spec.get("obligations")
-            if obligations is not None and (
-                type(obligations) is not list or (obligations and set(map(type, obligations)) != _STR_ONLY)
+        try:
+            exp, nbf, iat = claims["exp"], claims["nbf"], claims["iat"]
+            if type(exp) is not int or type(nbf) is not int or type(iat) is not int:
+                raise Malformed("exp, nbf and iat must be integers")
+            jti = claims["jti"]
+            if (
+                type(jti) is not str
+                or type(claims["sub"]) is not str
+                or type(claims["age_bracket"]) is not str
+                or type(claims["assurance"]) is not str
+                or type(claims["verified_at"]) is not str
+                or type(claims["policy"]) is not str
             ):
-                raise Malformed("obligations must be a list of strings")
-            reason = spec.get("reason")
-            if reason is not None and type(reason) is not str:
-                raise Malformed("reason must be a string")
-        limits = get("limits")
-        if limits is not None:
-            _check_limits(limits)
-        status = get("status")
-        reference = status.get("status_list") if type(status) is dict else None
-        if type(reference) is not dict:
-            raise Malformed("status.status_list is required")
-        uri, idx = reference.get("uri"), reference.get("idx")
+                raise Malformed("sub, jti, age_bracket, assurance, verified_at, policy must be strings")
+            features = claims["features"]
+            if type(features) is not dict:
+                raise Malformed("features must be an object")
+            # A verifier sees a few feature sets (one per bracket and policy): one equal to a
+            # set that passed needs no walk. Equal JSON values have equal types wherever the
+            # walk looks (only a string equals a string, only a list a list), and the sets
+            # kept are private copies that callers cannot mutate.
+            if features not in self._checked_features:
+                for spec in features.values():
+                    if type(spec) is not dict or spec["decision"] not in _DECISIONS:
+                        raise Malformed("feature decision must be allow, deny or needs_consent")
+                    obligations = spec.get("obligations")
+                    if obligations is not None:
+                        if type(obligations) is not list:
+                            raise Malformed("obligations must be a list of strings")
+                        for obligation in obligations:
+                            if type(obligation) is not str:
+                                raise Malformed("obligations must be a list of strings")
+                    reason = spec.get("reason")
+                    if reason is not None and type(reason) is not str:
+                        raise Malformed("reason must be a string")
+                if len(self._checked_features) < _CHECKED_FEATURE_SETS:
+                    self._checked_features.append(copy.deepcopy(features))
+            limits = claims.get("limits")
+            if limits is not None:
+                _check_limits(limits)
+            status = claims["status"]
+            reference = status["status_list"] if type(status) is dict else None
+            if type(reference) is not dict:
+                raise Malformed("status.status_list is required")
+            uri, idx = reference["uri"], reference["idx"]
+        except KeyError as missing:
+            raise Malformed(f"{missing.args[0]} is required") from None
         if type(idx) is not int or idx < 0:
             raise Malformed("status index must be a non-negative integer")
         if type(uri) is not str:

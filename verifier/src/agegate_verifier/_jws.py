@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ._b64 import decode_strict
 from ._constants import ALGORITHMS
-from ._json import json_object
+from ._json import json_object, strict_json
 from .errors import BadSignature, Malformed, MalformedHeader, TooLarge, UnknownKey, UnsupportedAlgorithm, WrongType
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ MAX_HEADER_CHARS = 512
 
 _KID = re.compile(r"[A-Za-z0-9_-]{43}")  # an RFC 7638 SHA-256 thumbprint, base64url
 _HEADER_MEMBERS = frozenset(("alg", "typ", "kid"))
+_DOT = ord(".")  # ``int in bytes`` is one memchr
 _KEY_CLASSES: list[type] = [Ed25519PublicKey]
 
 
@@ -63,11 +64,12 @@ class CompactVerifier:
             raise TooLarge(f"token longer than {self._max_bytes} bytes")
         if not token.isascii():
             raise Malformed("character outside the base64url alphabet")
-        raw = token.encode("ascii")
-        segments = raw.split(b".")
-        if len(segments) != 3:
+        # Two partitions find the dots with memchr and hand back the signing input whole;
+        # split would look at every byte and build a list.
+        signing_input, _, signature = token.encode("ascii").rpartition(b".")
+        header, dot, payload = signing_input.partition(b".")
+        if not dot or _DOT in payload:
             raise Malformed("not three segments")
-        header, payload, signature = segments
         try:
             # Decoding refuses any character outside base64url, so a foreign character in
             # these segments is Malformed before the header is read (one in the header is
@@ -87,13 +89,16 @@ class CompactVerifier:
         if type(key) is not _KEY_CLASSES[0] and not _ed25519(key):
             raise UnknownKey("no Ed25519 key with this kid")
         try:
-            key.verify(raw_signature, raw[: len(header) + 1 + len(payload)])
+            key.verify(raw_signature, signing_input)
         except InvalidSignature:
             raise BadSignature("signature does not verify") from None
         try:
-            return kid, payload_bytes, json_object(payload_bytes)
+            claims = strict_json(payload_bytes)  # json_object's check inline: one call less
         except ValueError as error:
             raise Malformed(f"invalid JSON: {error}") from None
+        if type(claims) is not dict:
+            raise Malformed("invalid JSON: JSON value is not an object")
+        return kid, payload_bytes, claims
 
     def _check_header(self, segment: bytes) -> str:
         if len(segment) > MAX_HEADER_CHARS:

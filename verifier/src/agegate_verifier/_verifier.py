@@ -119,9 +119,21 @@ class Verifier:
         now = self._clock()
         entry = self._cache.get(token) if type(token) is str else None
         fresh = None
-        cached = entry is not None
         if entry is None:
-            entry, fresh = self._new_entry(token)
+            # A new token, checked here rather than in a helper: a Python call costs about
+            # as much as the cheaper checks it would hold.
+            kid = "-"
+            try:
+                try:
+                    kid, payload, fresh = self._jws.verify(token)
+                except UnknownKey:
+                    self._refuse_other_realm(token)
+                    raise
+                entry = self._claims.entry(kid, payload, fresh)
+            except InvalidToken as error:
+                jti = fresh.get("jti") if fresh is not None else None
+                _log.info("token rejected: reason=%s kid=%s jti=%r", error.reason, kid, jti)
+                raise
         try:
             if now >= entry.exp:
                 raise Expired("token has expired")
@@ -129,7 +141,7 @@ class Verifier:
                 raise NotYetValid("token is not valid yet")
             # Remembered only once its time is right, so expired tokens never fill the
             # cache; before the status check, whose answer changes.
-            if cached:
+            if fresh is None:
                 self._touch(token)
             elif self._cache_size:
                 cache = self._cache
@@ -142,20 +154,6 @@ class Verifier:
             _log.info("token rejected: reason=%s kid=%s jti=%r", error.reason, entry.kid, entry.jti)
             raise
         return entry, fresh
-
-    def _new_entry(self, token: str) -> tuple[Entry, dict[str, Any]]:
-        kid, jti = "-", None
-        try:
-            try:
-                kid, payload, claims = self._jws.verify(token)
-            except UnknownKey:
-                self._refuse_other_realm(token)
-                raise
-            jti = claims.get("jti")
-            return self._claims.entry(kid, payload, claims), claims
-        except InvalidToken as error:
-            _log.info("token rejected: reason=%s kid=%s jti=%r", error.reason, kid, jti)
-            raise
 
     def _refuse_other_realm(self, token: str) -> None:
         """Raise WrongRealm when a token whose key is unknown names the other realm of this
