@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from flask import Response, request
@@ -65,14 +66,15 @@ def _check_path() -> None:
 _CONTENT_HEADER_KEYS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
 
 
+def header_holds_nul(environ: dict[str, Any]) -> bool:
+    """Whether any request header field in the WSGI environ holds a NUL, read from the
+    environ's values with no Headers view built."""
+    return any("\x00" in value for key, value in environ.items() if key.startswith("HTTP_") or key in _CONTENT_HEADER_KEYS)
+
+
 def _check_headers() -> None:
-    # The environ's values first, with no Headers view built: a NUL is rare, and only then
-    # is the field looked up by the name the problem gives.
-    if any(
-        "\x00" in value
-        for key, value in request.environ.items()
-        if key.startswith("HTTP_") or key in _CONTENT_HEADER_KEYS
-    ):
+    # A NUL is rare: only then is the field looked up by the name the problem gives.
+    if header_holds_nul(request.environ):
         for name, value in request.headers.items():
             if "\x00" in value:
                 raise InputRefused({f"header.{name}": _UNSTORABLE})

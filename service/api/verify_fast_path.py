@@ -31,13 +31,13 @@ from flask import Flask
 
 from service.api.auth import cached_caller
 from service.api.bodies import InputRefused, unstorable_strings, utf8_text
+from service.api.edge import header_holds_nul
 from service.api.request_ids import log_access, request_id_for
 from service.api.tokens import verify_answer, well_formed_verify_body
 from service.logs import fast_path_request_id
 
 PATH = "/v1/tokens/verify"
 SCOPE = "tokens:verify"
-_HEADERS_FLASK_CHECKS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -90,7 +90,7 @@ class VerifyFastPath:
             return None
         # The edge (edge.check_request): no NUL in any header field; the body UTF-8 JSON with
         # no unstorable string. A bearer header has no Basic credentials to check.
-        if any("\x00" in value for key, value in environ.items() if key.startswith("HTTP_") or key in _HEADERS_FLASK_CHECKS):
+        if header_holds_nul(environ):
             return None
         try:
             utf8_text(raw)
