@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import create_database, drop_database, emit, log, resident_id  # noqa: E402
+from harness import create_database, drop_database, emit, in_process_app, log, resident_id  # noqa: E402
 
 DB_NAME = "agegate_grant_cost"
 TENANT = "t-cost"
@@ -70,17 +70,12 @@ def main() -> int:
 
     from sqlalchemy import event, text
 
-    from service.app import create_app
-    from service.config import Settings
     from service.store import clients as client_store
-    from service.store import migrate
     from service.store.db import transaction
 
     url = create_database(DB_NAME)
     try:
-        migrate.upgrade(url)
-        app = create_app(Settings(database_url=url, issuer="http://127.0.0.1:1", kek=os.urandom(32),
-                                  using_development_kek=False))
+        app = in_process_app(url)
         runtime = app.extensions["agegate"]
         with transaction(runtime.sessions) as session:
             new = client_store.create_client(session, tenant=TENANT, name="cost", audience=None,

@@ -223,6 +223,18 @@ def drop_database(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def in_process_app(url: str) -> Any:
+    """The service as create_app builds it, on database `url` migrated to head, with a fresh
+    KEK: for the scripts that call the WSGI app in-process (grant_cost.py, request_cost.py)."""
+    from service.app import create_app
+    from service.config import Settings
+    from service.store import migrate
+
+    migrate.upgrade(url)
+    return create_app(Settings(database_url=url, issuer="http://127.0.0.1:1", kek=os.urandom(32),
+                               using_development_kek=False))
+
+
 # --------------------------------------------------------------------------- the service
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import create_database, drop_database, emit, log, median  # noqa: E402
+from harness import create_database, drop_database, emit, in_process_app, log, median  # noqa: E402
 
 DB_NAME = "agegate_request_cost"
 
@@ -68,11 +68,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from perf.trivial_app import app as trivial
-    from service.app import create_app
-    from service.config import Settings
     from service.logs import configure_logging
     from service.store import clients as client_store
-    from service.store import migrate
     from service.store.db import transaction
 
     real_stderr, sys.stderr = sys.stderr, open(os.devnull, "w")  # noqa: SIM115 -- the access log's sink
@@ -81,9 +78,7 @@ def main() -> int:
 
     url = create_database(DB_NAME)
     try:
-        migrate.upgrade(url)
-        app = create_app(Settings(database_url=url, issuer="http://127.0.0.1:1", kek=os.urandom(32),
-                                  using_development_kek=False))
+        app = in_process_app(url)
         runtime = app.extensions["agegate"]
         now = datetime.now(timezone.utc)
         with transaction(runtime.sessions) as session:
