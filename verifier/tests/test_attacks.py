@@ -321,7 +321,9 @@ def test_8_anything_but_three_segments_is_refused(guarded: Verifier, keys: Recor
     assert keys.calls == []
 
 
-@pytest.mark.parametrize("shape", ["{h}.{p}", "{h}.{p}.{s}.{s}", "{h}.{p}.{p}.{s}", "{h}..{p}.{s}", "{h}.{p}.{s}."])
+@pytest.mark.parametrize(
+    "shape", ["{h}.{p}", "{h}.{p}.{s}.{s}", "{h}.{p}.{p}.{s}", "{h}..{p}.{s}", "{h}.{p}.{s}.", ".{p}.{s}"]
+)
 def test_8_genuine_segments_joined_into_anything_but_three_are_malformed(
     guarded: Verifier, keys: RecordingKeys, issuer: TestIssuer, shape: str
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import pytest
@@ -169,6 +170,17 @@ def test_a_token_seen_again_gives_the_same_claims_and_decisions(verifier: Verifi
     assert verifier.verify(token) == claims  # parsed again from the cached payload
     assert [verifier.gate(token, name) for name in ("companion", "virtual_intimacy", "nope")] == first
     assert verifier.verify(token) == claims
+
+
+def test_a_token_seen_once_leaves_nothing_the_garbage_collector_walks(verifier: Verifier, issuer: TestIssuer) -> None:
+    # Thousands of tokens a busy verifier sees once each sit in its cache: as plain records
+    # of strings and numbers the cyclic collector untracks them at its first pass.
+    token = issuer.token()
+    verifier.verify(token)
+    gc.collect()
+    assert not any(gc.is_tracked(value) for value in verifier._cache.values())
+    verifier.gate(token, "companion")  # seen again: now an entry that keeps its decisions
+    assert verifier.gate(token, "companion") is verifier.gate(token, "companion")
 
 
 def test_verify_and_gate_answers_both_from_one_check(verifier: Verifier, issuer: TestIssuer) -> None:

@@ -60,27 +60,23 @@ def decide(claims: dict[str, Any], feature: str) -> Decision:
     )
 
 
+#: What the cache keeps of a token whose signature and claim shapes passed (time and status
+#: are rechecked on every call): ``(exp, not_before, uri, idx, kid, jti, payload)``, the
+#: payload's bytes replaced by an ``Entry`` when the token is seen again. A token seen once
+#: stays this plain tuple: building it is one bytecode where an instance with nine
+#: attributes costs a Python ``__init__``, and holding only strings, numbers and bytes it is
+#: untracked by the cyclic garbage collector at the first collection it survives, so the
+#: thousands of tokens a busy verifier sees once never make a full collection walk them.
+Record = tuple[int, float, str, int, str, str, "bytes | Entry"]
+
+
 class Entry:
-    """A token whose signature and claim shapes passed; time and status are rechecked.
+    """The claims of a token seen again, parsed when first asked for, and its decisions,
+    each computed once. Most tokens are never seen again and never get one."""
 
-    It keeps the payload bytes, not the parsed claims, until the token is seen again, and
-    no decisions dict until a decision is asked for: a claims tree is a dozen container
-    objects the cyclic garbage collector must walk on every full collection, each container
-    kept brings the next collection nearer, and most tokens a busy verifier sees once add
-    only cost.
-    """
+    __slots__ = ("_payload", "_claims", "_decisions")
 
-    __slots__ = ("kid", "jti", "exp", "not_before", "uri", "idx", "_payload", "_claims", "_decisions")
-
-    def __init__(
-        self, payload: bytes, kid: str, jti: str, exp: int, not_before: float, uri: str, idx: int
-    ) -> None:
-        self.kid = kid
-        self.jti = jti
-        self.exp = exp
-        self.not_before = not_before
-        self.uri = uri
-        self.idx = idx
+    def __init__(self, payload: bytes) -> None:
         self._payload = payload
         self._claims: dict[str, Any] | None = None
         self._decisions: dict[str, Decision] | None = None
@@ -132,8 +128,8 @@ class ClaimsChecker:
         self._known_lists: set[str] = set()
         self._checked_features: list[dict[str, Any]] = []
 
-    def entry(self, kid: str, payload: bytes, claims: dict[str, Any]) -> Entry:
-        """Return an ``Entry`` for verified ``claims`` (parsed from ``payload``); time is
+    def record(self, kid: str, payload: bytes, claims: dict[str, Any]) -> Record:
+        """Return the ``Record`` of verified ``claims`` (parsed from ``payload``); time is
         checked by the caller.
 
         Raises ``WrongIssuer``, ``WrongAudience``, ``WrongTenant`` or ``Malformed`` (a required claim
@@ -210,4 +206,4 @@ class ClaimsChecker:
                 raise Malformed("status list URI is not under the issuer's status lists")
             if len(known) < _KNOWN_LISTS:
                 known.add(uri)
-        return Entry(payload, kid, jti, exp, (nbf if nbf > iat else iat) - self._leeway, uri, idx)
+        return (exp, (nbf if nbf > iat else iat) - self._leeway, uri, idx, kid, jti, payload)

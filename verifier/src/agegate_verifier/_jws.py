@@ -50,6 +50,11 @@ class CompactVerifier:
         # Every token from one key has the same header segment; remembering the ones that
         # passed saves a base64 and a JSON decode per new token. Only valid headers enter.
         self._kid_by_header: dict[bytes, str] = {}
+        # The header that passed last and its kid, one tuple so threads read a matching
+        # pair: a busy verifier sees one key's header almost always, and comparing it
+        # (memcmp) is cheaper than hashing the new bytes object for the dict. None until
+        # one passed: no segment, not even the empty one, may skip the header check.
+        self._last_header: tuple[bytes | None, str] = (None, "")
 
     def verify(self, token: str) -> tuple[str, bytes, dict[str, Any]]:
         """Return ``(kid, payload bytes, payload object)`` of a correctly signed ``token``.
@@ -78,9 +83,12 @@ class CompactVerifier:
             payload_bytes = decode_strict(payload)
         except ValueError as error:
             raise Malformed(str(error)) from None
-        kid = self._kid_by_header.get(header)
-        if kid is None:
-            kid = self._check_header(header)
+        last_header, kid = self._last_header
+        if header != last_header:
+            kid = self._kid_by_header.get(header)
+            if kid is None:
+                kid = self._check_header(header)
+            self._last_header = (header, kid)
         if len(raw_signature) != 64:
             raise BadSignature("an Ed25519 signature is 64 bytes")
         key = self._keys.public_key(kid)

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from ._claims import ClaimsChecker, Decision, Entry, decide, denial
+from ._claims import ClaimsChecker, Decision, Entry, Record, decide, denial
 from ._b64 import b64url_decode
 from ._constants import JWKS_PATH, MAX_LEEWAY, MAX_TOKEN_BYTES, SANDBOX_PATH, TOKEN_TYPE
 from ._http import HttpFetcher, normalized_issuer
@@ -72,7 +72,7 @@ class Verifier:
         self._statuses = statuses
         self._clock = clock
         self._cache_size = cache_size
-        self._cache: OrderedDict[str, Entry] = OrderedDict()
+        self._cache: OrderedDict[str, Record] = OrderedDict()
         self._denials: dict[str, Decision] = {}
 
     def verify(self, token: str) -> dict[str, Any]:
@@ -115,11 +115,12 @@ class Verifier:
         return fresh, decide(fresh, feature)
 
     def _live_entry(self, token: str) -> tuple[Entry, dict[str, Any] | None]:
-        """The entry of a live token, and its freshly parsed claims if first seen now."""
+        """The entry of a live token seen before and None, or (anything) and the freshly
+        parsed claims of a live token first seen now."""
         now = self._clock()
-        entry = self._cache.get(token) if type(token) is str else None
+        record = self._cache.get(token) if type(token) is str else None
         fresh = None
-        if entry is None:
+        if record is None:
             # A new token, checked here rather than in a helper: a Python call costs about
             # as much as the cheaper checks it would hold.
             kid = "-"
@@ -129,31 +130,35 @@ class Verifier:
                 except UnknownKey:
                     self._refuse_other_realm(token)
                     raise
-                entry = self._claims.entry(kid, payload, fresh)
+                record = self._claims.record(kid, payload, fresh)
             except InvalidToken as error:
                 jti = fresh.get("jti") if fresh is not None else None
                 _log.info("token rejected: reason=%s kid=%s jti=%r", error.reason, kid, jti)
                 raise
+        exp, not_before, uri, idx, kid, jti, entry = record
         try:
-            if now >= entry.exp:
+            if now >= exp:
                 raise Expired("token has expired")
-            if now < entry.not_before:
+            if now < not_before:
                 raise NotYetValid("token is not valid yet")
             # Remembered only once its time is right, so expired tokens never fill the
             # cache; before the status check, whose answer changes.
             if fresh is None:
-                self._touch(token)
+                if type(entry) is bytes:
+                    entry = self._seen_again(token, record)
+                else:
+                    self._touch(token)
             elif self._cache_size:
                 cache = self._cache
-                cache[token] = entry
+                cache[token] = record
                 if len(cache) > self._cache_size:
                     self._evict()
-            if self._statuses.status(entry.uri, entry.idx) != 0:
+            if self._statuses.status(uri, idx) != 0:
                 raise Revoked("token status is not VALID")
         except InvalidToken as error:
-            _log.info("token rejected: reason=%s kid=%s jti=%r", error.reason, entry.kid, entry.jti)
+            _log.info("token rejected: reason=%s kid=%s jti=%r", error.reason, kid, jti)
             raise
-        return entry, fresh
+        return entry, fresh  # type: ignore[return-value]  # payload bytes only beside fresh claims
 
     def _refuse_other_realm(self, token: str) -> None:
         """Raise WrongRealm when a token whose key is unknown names the other realm of this
@@ -176,6 +181,14 @@ class Verifier:
             self._cache.move_to_end(token)
         except KeyError:
             pass
+
+    def _seen_again(self, token: str, record: Record) -> Entry:
+        entry = Entry(record[6])  # type: ignore[arg-type]  # bytes until seen again
+        # Replacing a value keeps its place; a concurrent eviction may have removed it, and
+        # then this puts it back (the next insertion evicts down to the size again).
+        self._cache[token] = (*record[:6], entry)  # type: ignore[assignment]
+        self._touch(token)
+        return entry
 
     def _evict(self) -> None:
         while len(self._cache) > self._cache_size:
