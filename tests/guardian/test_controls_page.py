@@ -237,3 +237,13 @@ def test_a_child_who_turned_18_has_no_limits_to_set(http, auth, runtime, clock) 
     assert late.status_code == 422 and "情况已有变化" in late.get_data(as_text=True)
     assert controls_events(runtime) == []
 
+
+def test_the_language_links_of_a_form_answer_lead_back_to_the_management_page(http, auth, family) -> None:  # type: ignore[no-untyped-def]
+    manage = manage_path(http, auth)
+    page = http.get(manage).get_data(as_text=True)
+    consent_id = re.search(r'name="consent_id" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    refused = post_controls(http, manage, daily_minutes="61").get_data(as_text=True)
+    confirmation = http.post(manage + "/withdraw", data={"csrf": csrf_of(page), "consent_id": consent_id}).get_data(as_text=True)
+    for answer_page in (refused, confirmation):
+        assert f'href="{manage}?lang=en"' in answer_page
+    assert "Guardian controls" in http.get(manage + "?lang=en").get_data(as_text=True)
