@@ -43,12 +43,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixture import APP_SCOPES, AUDIENCE, PERSONA_SCOPES, BenchService  # noqa: E402
 from harness import (  # noqa: E402
     BIN,
-    DB_SUFFIX,
     PERF,
     PG_ADMIN_URL,
     agegate,
     command_line,
     create_client,
+    database_name,
     emit,
     figure,
     free_port,
@@ -232,7 +232,7 @@ def main() -> int:
                        "--stop-timeout", "10", "--loglevel", "WARNING"]
             log(f"locust: {args.users} users for {args.duration} s against {svc.base}; worker delivering to "
                 f"127.0.0.1:{receiver_port}")
-            sampler = Sampler(args.sample_every, processes, args.database + DB_SUFFIX)  # the name create_database gave it
+            sampler = Sampler(args.sample_every, processes, database_name(args.database))
             with (args.logdir / "locust.log").open("wb") as locust_log:
                 sampler.start()
                 load = subprocess.Popen(command, cwd=PERF.parent, env=locust_env, stdout=locust_log,
@@ -355,7 +355,7 @@ def report(args: Any, summary: dict[str, Any], samples: list[dict[str, Any]], wi
         f"{label}: Postgres connections, last {minute} vs first {minute}", value=_mean(pg_last),
         unit="connections (mean)", runs=pg_last, ceiling=_mean(pg_first) or None, ceiling_name="first window's mean",
         target="not growing: <= +10% on the first window", passed=bool(pg_first and pg_last) and _mean(pg_last) <= 1.10 * _mean(pg_first),
-        detail=f"pg_stat_activity for {args.database + DB_SUFFIX}: first window {pg_first} (mean {_mean(pg_first):.1f}), "
+        detail=f"pg_stat_activity for {database_name(args.database)}: first window {pg_first} (mean {_mean(pg_first):.1f}), "
                f"last window {pg_last} (mean {_mean(pg_last):.1f}); by state at the end "
                f"{samples[-1]['pg'] if samples else {}}; longest open transaction seen at a sample "
                f"{max((s['oldest_xact_s'] for s in samples), default=0):.2f} s, most backends waiting on a lock "

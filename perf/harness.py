@@ -203,11 +203,17 @@ def postgres_version() -> str:
         return f"unavailable ({type(error).__name__})"
 
 
-def create_database(name: str) -> str:
-    """(Re)create database `name` (plus PERF_DB_SUFFIX) on the local cluster; return its SQLAlchemy URL."""
+def database_name(name: str) -> str:
+    """The database the benchmarks make for `name`: plus PERF_DB_SUFFIX, checked as a bare identifier."""
     name += DB_SUFFIX
     if not name.replace("_", "").isalnum():
         raise ValueError(name)
+    return name
+
+
+def create_database(name: str) -> str:
+    """(Re)create database `name` (plus PERF_DB_SUFFIX) on the local cluster; return its SQLAlchemy URL."""
+    name = database_name(name)
     with _admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -216,9 +222,7 @@ def create_database(name: str) -> str:
 
 
 def drop_database(name: str) -> None:
-    name += DB_SUFFIX
-    if not name.replace("_", "").isalnum():
-        raise ValueError(name)
+    name = database_name(name)
     with _admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
