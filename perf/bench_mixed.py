@@ -12,14 +12,20 @@ descriptors of the gunicorn master, each gunicorn worker and the `agegate worker
 connections Postgres holds for the database (pg_stat_activity). After the load the worker
 gets up to --drain seconds to deliver what is still owed.
 
-Figures (PASS/MISS): failures (0); the means over the last minute against the first of the
-resident memory of each process, of the Postgres connections and of the open descriptors of
-all the processes together (each <= +10%); webhook deliveries (every event the tenant's log gained,
-delivered by the end); and, for the record, requests per second by caller kind with
-p50/p99. "Minute" is min(60 s, duration / 5), so a short trial compares its first and last
-fifths.
+The load runs --warmup seconds before the --duration measured: a new worker fills bounded
+caches in its first minute (SQLAlchemy's compiled statements, the offline verifiers' token
+caches, the status lists' revoked sets, psycopg's buffers; traced with tracemalloc, see
+perf/RESULTS.md), and comparing that minute with the last would count filling a cache as
+growth. Requests and failures count the warm-up too; only the windows compared start after it.
 
-    python perf/bench_mixed.py [--duration 300] [--users 32] [--json OUT] [--logdir DIR]
+Figures (PASS/MISS): failures (0); the means over the last minute against the first after the
+warm-up of the resident memory of each process, of the Postgres connections and of the open
+descriptors of all the processes together (each <= +10%); webhook deliveries (every event the
+tenant's log gained, delivered by the end); and, for the record, requests per second by caller
+kind with p50/p99. "Minute" is min(60 s, duration / 5), so a short trial compares its first and
+last fifths.
+
+    python perf/bench_mixed.py [--duration 300] [--warmup 60] [--users 32] [--json OUT] [--logdir DIR]
 """
 
 from __future__ import annotations
@@ -164,6 +170,8 @@ def produced(conn: Any, tenant: str, after_seq: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=300, help="seconds of locust load")
+    parser.add_argument("--warmup", type=int, default=60,
+                        help="seconds of load before the measured --duration (caches fill; see the module doc)")
     parser.add_argument("--users", type=int, default=32, help="locust users (weights in perf/locustfile.py)")
     parser.add_argument("--spawn-rate", type=float, default=32.0, help="users started per second")
     parser.add_argument("--sample-every", type=float, default=10.0, help="seconds between samples")
@@ -228,9 +236,9 @@ def main() -> int:
                 "AGEGATE_BENCH_SUMMARY": str(summary_path),
             }
             command = [str(BIN / "locust"), "-f", str(PERF / "locustfile.py"), "--headless", "-u", str(args.users),
-                       "-r", str(args.spawn_rate), "-t", f"{args.duration}s", "--host", svc.base, "--only-summary",
+                       "-r", str(args.spawn_rate), "-t", f"{args.warmup + args.duration}s", "--host", svc.base, "--only-summary",
                        "--stop-timeout", "10", "--loglevel", "WARNING"]
-            log(f"locust: {args.users} users for {args.duration} s against {svc.base}; worker delivering to "
+            log(f"locust: {args.users} users for {args.warmup} s of warm-up and {args.duration} s against {svc.base}; worker delivering to "
                 f"127.0.0.1:{receiver_port}")
             sampler = Sampler(args.sample_every, processes, database_name(args.database))
             with (args.logdir / "locust.log").open("wb") as locust_log:
@@ -238,7 +246,7 @@ def main() -> int:
                 load = subprocess.Popen(command, cwd=PERF.parent, env=locust_env, stdout=locust_log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
                 try:
-                    load.wait(args.duration + 120)
+                    load.wait(args.warmup + args.duration + 120)
                 except subprocess.TimeoutExpired:
                     load.send_signal(signal.SIGINT)
                     load.wait(30)
@@ -305,7 +313,7 @@ def report(args: Any, summary: dict[str, Any], samples: list[dict[str, Any]], wi
     offline = kinds.get("offline", {"requests": 0, "failures": 0})
     p50, p99 = percentile(merged, 0.5), percentile(merged, 0.99)
     errors = "; ".join(f"{e['occurrences']}x {e['method']} {e['name']}: {e['error'][:160]}" for e in summary["errors"][:8])
-    label = f"mixed load {args.duration} s, {args.users} users"
+    label = f"mixed load {args.duration} s (after {args.warmup} s warm-up), {args.users} users"
     figures = [
         figure(f"{label}: HTTP requests/s, all four caller kinds", value=requests / span, unit="req/s",
                runs=[requests / span], target="recorded (p50/p99 and by kind in the notes)", passed=None,
@@ -317,7 +325,8 @@ def report(args: Any, summary: dict[str, Any], samples: list[dict[str, Any]], wi
     ]
 
     # whole 10-second buckets only: the first and the last are cut by the start and the stop
-    full = sorted({b[0] for b in summary.get("buckets", [])})[1:-1]
+    warm = (summary["start"] or 0) + args.warmup
+    full = [t for t in sorted({b[0] for b in summary.get("buckets", [])})[1:-1] if t >= warm]
     if full:
         count = max(1, min(len(full) // 2, int(window // 10)))
 
@@ -325,10 +334,10 @@ def report(args: Any, summary: dict[str, Any], samples: list[dict[str, Any]], wi
             n = sum(b[2] for b in summary["buckets"] if b[0] in times and b[1] in KINDS)
             return n / (10 * len(times))
 
-        figures[0]["detail"] += (f"; HTTP req/s in the first whole {count * 10} s {rate(full[:count]):.1f}, "
+        figures[0]["detail"] += (f"; HTTP req/s in the first whole {count * 10} s after the warm-up {rate(full[:count]):.1f}, "
                                  f"in the last {rate(full[-count:]):.1f}")
 
-    start_window = _window(samples, 0.5, window)  # the sample taken as the load began is the idle state
+    start_window = _window(samples, args.warmup + 0.5, args.warmup + window)
     end_window = _window(samples, load_seconds - window, load_seconds)
     growth_rows, fd_rows, worst, fds_first, fds_last = [], [], float("-inf"), 0.0, 0.0
     roles = list(samples[0]["processes"]) if samples else []
@@ -374,7 +383,9 @@ def report(args: Any, summary: dict[str, Any], samples: list[dict[str, Any]], wi
                f"drain after the load {drain_seconds:.0f} s; delivery rows by state {states}"))
     notes = [
         "gunicorn with gunicorn.conf.py and its production defaults (gevent, "
-        f"{args.workers} workers), `agegate worker` with its defaults, receiver, locust and Postgres share the machine",
+        f"{args.workers} workers), `agegate worker` with its defaults, receiver, locust and Postgres share the machine; "
+        f"{args.warmup} s of the same load before the measured {args.duration} s (caches fill), counted in requests "
+        "and failures, not in the windows compared",
         f"windows of {minute}, samples every {args.sample_every:.0f} s; failures include validation failures of "
         "answers (wrong shape, wrong redirect), not only HTTP errors",
     ]

@@ -44,7 +44,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str], int]] = {
     "status": ("bench_status_list.py", ["--rounds", "7"], ["--rounds", "5", "--entries", "100000"], 300),
     "reports": ("bench_reports.py", ["--rounds", "3"], ["--rounds", "1", "--subjects", "20000", "--events", "20000"], 3600),
     "webhooks": ("bench_webhooks.py", ["--duration", "30"], ["--duration", "3", "--backlog", "500", "--families", "10"], 900),
-    "mixed": ("bench_mixed.py", ["--duration", "300"], ["--duration", "30", "--users", "12", "--sample-every", "5", "--drain", "60"], 900),
+    "mixed": ("bench_mixed.py", ["--duration", "300"], ["--duration", "30", "--warmup", "10", "--users", "12", "--sample-every", "5", "--drain", "60"], 900),
 }
 AUDIT = PERF / "bench_audit_verify.py"
 EXPORT = PERF / "bench_audit_export.py"
@@ -263,8 +263,9 @@ def render(documents: list[dict], started: datetime, elapsed: float, quick: bool
         "reports, webhooks, mixed, audit, export; `--only` writes only the chosen rows, so give `--results` unless",
         "the file is to be replaced); `--quick` is a smoke test. The 5-minute mixed run (issue 17: the four",
         "kinds of caller, webhooks delivered by `agegate worker`, memory, descriptors and Postgres connections",
-        "sampled every 10 s) in one command: `.venv-perf/bin/python perf/run_all.py --only mixed --results FILE`",
-        "(about 7 minutes). Mixed load on a running service:",
+        "sampled every 10 s, after a 1-minute warm-up of the same load that fills the bounded caches) in one",
+        "command: `.venv-perf/bin/python perf/run_all.py --only mixed --results FILE` (about 8 minutes).",
+        "Mixed load on a running service:",
         "`.venv-perf/bin/locust -f perf/locustfile.py --headless -u 16 -r 4 -t 30s --host http://127.0.0.1:8000`",
         "(with the service's AGEGATE_DATABASE_URL and AGEGATE_KEK in the environment, so it can create",
         "its clients). Profiles: `.venv-perf/bin/pip install py-spy` then",
