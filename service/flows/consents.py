@@ -14,7 +14,6 @@ from service.domain.evidence import Assurance
 from service.flows import deletions
 from service.flows.deps import Deps
 from service.flows.policies import policy_of_revision
-from service.store import audit_log
 from service.store import consents as consent_store
 from service.store import subjects as subject_store
 from service.store.audit_log import Appended, LogPosition
@@ -59,7 +58,12 @@ class ConsentDeclined:
     consent_id: str
     terms: ConsentTerms
     policy: str
-    log: LogPosition  # the `declined` entry, which a receipt names
+    appended: Appended  # the `declined` entry, which a receipt names
+
+    @property
+    def log(self) -> LogPosition:
+        """Where the `declined` entry stands (asking links the transaction's staged appends)."""
+        return self.appended.position
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ def decline_consent(session: Session, deps: Deps, decline: ConsentDecline) -> Co
     _check(session, deps, decline.tenant, decline.terms)
     consent_id = decline.consent_id or str(uuid.uuid4())
     now = deps.clock()
-    consent_store.log_declined(
+    appended = consent_store.log_declined(
         session,
         tenant=decline.tenant,
         client_id=decline.client_id,
@@ -122,7 +126,7 @@ def decline_consent(session: Session, deps: Deps, decline: ConsentDecline) -> Co
         policy_version=deps.policy.version,
         now=now,
     )
-    return ConsentDeclined(consent_id, decline.terms, deps.policy.version, audit_log.head(session, decline.tenant))
+    return ConsentDeclined(consent_id, decline.terms, deps.policy.version, appended)
 
 
 def withdraw_consent(session: Session, deps: Deps, withdrawal: ConsentWithdrawal) -> ConsentRecord:

@@ -191,7 +191,9 @@ def answer_request(session: Session, deps: Deps, request: ConsentRequest, answer
         declined=refused,
         occurred_at=now,
     )
-    seq = audit_log.append(session, request.tenant, [completed], now).seq
+    # Asking where the entry stands links the answer's staged entries now (store/audit_log.py):
+    # the receipt must name it. The head is held from here to the commit.
+    position = audit_log.append(session, request.tenant, [completed], now).position
     receipt = sign_receipt(
         deps.issuer,
         key,
@@ -206,8 +208,8 @@ def answer_request(session: Session, deps: Deps, request: ConsentRequest, answer
             notice_version=request.notice_version,
             policy=deps.policy.version,
             recorded_at=completed["recorded_at"],
-            log_seq=seq,
-            log_hash=store.log_entry_hash(session, request.tenant, seq),
+            log_seq=position.seq,
+            log_hash=position.hash,
         ),
     )
     request.state = store.COMPLETED

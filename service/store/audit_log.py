@@ -1,12 +1,21 @@
 """Appending to and reading a tenant's hash-chained consent log (CONTRACT §8).
 
-Appends lock the tenant's head row, so one tenant's writers queue behind each other while
-other tenants write in parallel; the chain can neither fork nor gap.
+Linking entries locks the tenant's head row, so one tenant's writers queue behind each other
+while other tenants write in parallel; the chain can neither fork nor gap.
 
-A group commit (store/group_commit.py) runs several writers' steps in one transaction and
-links their entries together at its end: while a session carries a `Staging`, `append`
-checks the events and holds them back, and `link_staged` chains what the steps that
-succeeded appended, in their order, under one lock of each head, just before the commit.
+The head is held from the statement that locks it to the COMMIT, and under gevent each
+statement between them costs a turn of the worker's loop: with the loop busy, a turn is tens
+to hundreds of milliseconds, during which every other writer of the tenant waits. So appends
+are staged and linked together at the end of their transaction, just before its COMMIT
+(store/transactions.run_in_transaction installs a transaction's `Staging`): `append` checks
+the events and holds them back, and `link_staged` chains them, in the order they were
+appended, under one lock of each head. A step that needs an entry's place in the chain
+before the commit (a receipt names it) asks `Appended.position`, which links what is staged
+so far at once; the transaction then holds the head from there, as every append used to.
+
+A group commit (store/group_commit.py) runs several writers' steps in one transaction with a
+`Staging` of its own: a step's appends are kept only when the step succeeded, and their
+places are known only after the batch is linked.
 
 An append may carry rows that belong with its events (a grant's consent row): they are
 written with the entries -- at once outside a group commit, just before the linking inside
@@ -17,7 +26,7 @@ statements on the session's connection: an append builds no ORM objects.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -29,7 +38,10 @@ from service.auditlog.chain import GENESIS, canonical, check_event, link_hash
 from service.events.catalogue import timestamp
 from service.store.models import ConsentLogEntry, LogHead
 
-__all__ = ["Appended", "LogPosition", "Staging", "append", "entries", "head", "head_before", "link_staged", "timestamp"]
+__all__ = [
+    "Appended", "LogPosition", "Staging", "append", "entries", "head", "head_before", "link_staged", "stage_until_commit",
+    "timestamp",
+]
 
 
 class LogPosition(NamedTuple):
@@ -123,14 +135,18 @@ def _lock_head(session: Session, tenant: str, rows: Sequence[tuple[Insert, dict[
 
 
 class Appended:
-    """Where an append's last entry stands in the chain: known when `append` returns, or for
-    a staged append once its group commit has linked it (just before that commit)."""
+    """Where an append's last entry stands in the chain: known once it is linked -- at the
+    latest just before its transaction commits; in a transaction's own staging, asking links
+    it (and everything staged before it) at once; in a group commit, only after the batch."""
 
-    def __init__(self) -> None:
+    def __init__(self, link_now: Callable[[], None] | None = None) -> None:
         self._position: LogPosition | None = None
+        self._link_now = link_now
 
     @property
     def position(self) -> LogPosition:
+        if self._position is None and self._link_now is not None:
+            self._link_now()
         if self._position is None:
             raise RuntimeError("a staged append has no place in the chain before its batch is linked")
         return self._position
@@ -153,15 +169,24 @@ _STAGING = "agegate.audit_log.staging"
 
 
 class Staging:
-    """The appends of one group commit's steps, held back until `link_staged`.
+    """Appends held back until `link_staged`: a transaction's, or one group commit's steps'.
 
-    The running step's appends are pending until the step ends: `keep` when its savepoint
-    was released, `drop` when it was rolled back (its entries must never be linked).
+    A group commit's running step's appends are pending until the step ends: `keep` when its
+    savepoint was released, `drop` when it was rolled back (its entries must never be linked).
+    A transaction's own staging (`for_transaction`) keeps every append at once and links
+    what it holds whenever an `Appended.position` is asked for.
     """
 
     def __init__(self) -> None:
         self._kept: list[_Staged] = []
         self._pending: list[_Staged] = []
+        self._session: Session | None = None  # set for a transaction's own staging
+
+    @classmethod
+    def for_transaction(cls, session: Session) -> Staging:
+        staging = cls()
+        staging._session = session
+        return staging
 
     def install(self, session: Session) -> None:
         session.info[_STAGING] = self
@@ -173,9 +198,18 @@ class Staging:
             event["recorded_at"] = timestamp(now)  # the final value is set when linked
             check_event(event)  # a malformed event fails its own step, not the batch
             canonical(event)
-        staged = _Staged(tenant, events, now, Appended(), rows)
-        self._pending.append(staged)
+        if self._session is None:
+            staged = _Staged(tenant, events, now, Appended(), rows)
+            self._pending.append(staged)
+        else:
+            staged = _Staged(tenant, events, now, Appended(self._link_now), rows)
+            self._kept.append(staged)
         return staged.appended
+
+    def _link_now(self) -> None:
+        assert self._session is not None
+        kept, self._kept = self._kept, []
+        _link_kept(self._session, kept)
 
     @property
     def kept(self) -> list[_Staged]:
@@ -200,10 +234,11 @@ def append(
     """Chain `events` onto the tenant's log in this transaction, with `rows` (a prebuilt
     INSERT and its values) written beside them; returns where the last event stands.
 
-    Each event's `recorded_at` is set here, never earlier than the previous entry's, so
-    that seq order and recorded_at order agree and a since/until window has no holes. In a
-    group commit's session the events are checked now, and they and the rows are written
-    by `link_staged`.
+    Each event's `recorded_at` is set when it is linked, never earlier than the previous
+    entry's, so that seq order and recorded_at order agree and a since/until window has no
+    holes. In a session with a `Staging` (every transaction of run_in_transaction, a group
+    commit's) the events are checked now, and they and the rows are written by
+    `link_staged`, or when the returned position is asked for; in a bare session, at once.
     """
     staging: Staging | None = session.info.get(_STAGING)
     if staging is not None:
@@ -214,12 +249,23 @@ def append(
     return appended
 
 
+def stage_until_commit(session: Session) -> None:
+    """Hold the transaction's appends back until `link_staged`, run just before its COMMIT."""
+    Staging.for_transaction(session).install(session)
+
+
 def link_staged(session: Session) -> None:
     """Chain every kept staged append, each tenant's head locked once and in tenant order
-    (store/locks.py), the appends in the order their steps ran; ends the staging."""
-    staging: Staging = session.info.pop(_STAGING)
+    (store/locks.py), the appends in the order they were made; ends the staging (if any)."""
+    staging: Staging | None = session.info.pop(_STAGING, None)
+    if staging is not None:
+        _link_kept(session, staging.kept)
+
+
+def _link_kept(session: Session, kept: Sequence[_Staged]) -> None:
+    if not kept:
+        return
     session.flush()
-    kept = staging.kept
     rows = [row for staged in kept for row in staged.rows]  # written as the first head is locked
     by_tenant: dict[str, list[_Staged]] = {}
     for staged in kept:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from service.store.errors import NotFound
 from service.store.sandbox import in_production
-from service.store.models import ConsentLogEntry, ConsentRequest, ManageLink, Subject, SweepMark, TenantPage
+from service.store.models import ConsentRequest, ManageLink, Subject, SweepMark, TenantPage
 
 PENDING, COMPLETED, LOCKED, EXPIRED = "pending", "completed", "locked", "expired"
 
@@ -98,11 +98,6 @@ def forget_labels(session: Session, tenant: str, child_ref: str) -> None:
     ):
         request.child_label_enc = b""
     session.flush()
-
-
-def log_entry_hash(session: Session, tenant: str, seq: int) -> str:
-    """The hash of the tenant's consent-log entry `seq` (a receipt names it)."""
-    return session.scalars(select(ConsentLogEntry.hash).where(ConsentLogEntry.tenant == tenant, ConsentLogEntry.seq == seq)).one()
 
 
 # ---------------------------------------------------------------- management links

@@ -148,14 +148,14 @@ def grant(
 
 def log_declined(
     session: Session, *, tenant: str, client_id: str | None, consent_id: str, terms: ConsentTerms, policy_version: str, now: datetime
-) -> None:
+) -> audit_log.Appended:
     """Log `declined`: the guardian refused `terms.scopes`. A refusal grants nothing, so the
-    log entry is all it leaves: no consent row, no token change."""
+    log entry is all it leaves: no consent row, no token change. Returns where it stands."""
     # A transient row, never added to the session: the event copies a consent's fields.
     refusal = Consent(
         consent_id=consent_id, tenant=tenant, policy=policy_version, granted_at=now, client_id=client_id, **_columns(terms)
     )
-    audit_log.append(session, tenant, [events.consent_event("declined", refusal, occurred_at=now, client_id=client_id)], now)
+    return audit_log.append(session, tenant, [events.consent_event("declined", refusal, occurred_at=now, client_id=client_id)], now)
 
 
 def get(session: Session, tenant: str, consent_id: str, now: datetime) -> ConsentRecord:

@@ -15,9 +15,12 @@ key order -- no such cycle can form, so on Postgres no request dies as a deadloc
      keyed by consent_id (a row lock would need UPDATE privilege on an append-only table).
      Ending rows, whose foreign key takes a KEY SHARE lock on their consent, are inserted
      only after this; nothing takes a stronger row lock on a consent.
-  3. The tenant's consent-log head (store/audit_log.append), last: every writer of the
-     tenant queues on it, so it is held for the shortest possible time. A transaction that
-     appends for several tenants (the expiry sweep) takes their heads in tenant order.
+  3. The tenant's consent-log head, last: every writer of the tenant queues on it, so it is
+     held for the shortest possible time. Appends are staged and linked just before the
+     COMMIT (store/audit_log.link_staged, from run_in_transaction), whatever the step does
+     after them; a step that asks where an entry stands (a receipt) links there and holds
+     the head from then on. A transaction that appends for several tenants (the expiry
+     sweep) takes their heads in tenant order.
 
 Grants through the API are group-committed (store/group_commit.py): one transaction runs
 several grant steps one after another, each taking its levels 0 and 1, and takes the head

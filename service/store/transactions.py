@@ -12,6 +12,7 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.store import audit_log
 from service.store.errors import DeadlockRetriedOut
 
 T = TypeVar("T")
@@ -38,6 +39,9 @@ def run_in_transaction(sessions: sessionmaker[Session], work: Callable[[Session]
     in all; then DeadlockRetriedOut. Steps therefore read the clock and build their ids
     inside `work`.
 
+    Consent-log appends are staged and linked just before the COMMIT (store/audit_log.py),
+    so a tenant's chain head is held for the linking and the commit only.
+
     The session connects lazily, on its first statement: whatever `work` does before its
     first query (checking evidence, fetching an attester's JWKS) holds no connection or lock.
     """
@@ -45,7 +49,10 @@ def run_in_transaction(sessions: sessionmaker[Session], work: Callable[[Session]
     while True:
         try:
             with sessions() as session, session.begin():
-                return work(session)
+                audit_log.stage_until_commit(session)
+                result = work(session)
+                audit_log.link_staged(session)  # the log heads last, just before the COMMIT
+                return result
         except DBAPIError as error:
             aborted = ABORTED_TO_RETRY.get(getattr(error.orig, "sqlstate", None) or "")
             if aborted is None:

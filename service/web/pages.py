@@ -170,8 +170,10 @@ def answer(token: str) -> Any:
             return render("guardian/consent.html", locale, 422, choices=choices, errors=errors, **context), None
         allowed = tuple(c for c in asked if choices[c] == "allow")
         refused = tuple(c for c in asked if choices[c] == "refuse")
-        answered = steps.answer_request(db, runtime.deps, record, steps.Answer(allowed, refused, method), keys[runtime.realm])
-        return None, (record.request_id, *steps.issue_manage_link(db, runtime.deps, answered.request))
+        # the link before the answer: the answer takes the tenant's log head, held to the commit
+        manage_link = steps.issue_manage_link(db, runtime.deps, record)
+        steps.answer_request(db, runtime.deps, record, steps.Answer(allowed, refused, method), keys[runtime.realm])
+        return None, (record.request_id, *manage_link)
 
     refusal, done = run_in_transaction(runtime.sessions, record_answer)
     if refusal is not None:

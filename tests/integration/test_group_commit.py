@@ -19,6 +19,7 @@ import pytest
 from agegate_verifier.log import verify_export
 from flask import Flask
 from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from service.app import create_app
@@ -324,3 +325,89 @@ def test_an_append_of_many_entries_chains_each_once_whatever_statements_write_it
         assert entry.prev == prev and entry.hash == link_hash(prev, json.loads(entry.event))
         prev = entry.hash
     assert head is not None and (head.seq, head.hash) == (2 * count, prev) == tuple(appended.position)
+
+
+# ---------------------------------------------------------------- every transaction links last
+
+
+def _changed(tenant: str, n: int, now: datetime) -> dict[str, Any]:
+    return catalogue.bracket_changed(tenant=tenant, subject_ref=f"s-{n}", from_bracket="under_14", to_bracket="minor", occurred_at=now)
+
+
+def _head_is_free(service: Service, tenant: str) -> bool:
+    """Whether another transaction could lock the tenant's head right now (FOR UPDATE NOWAIT)."""
+    with service.runtime().engine.connect() as other:
+        try:
+            other.execute(select(LogHead.seq).where(LogHead.tenant == tenant).with_for_update(nowait=True)).all()
+        except OperationalError as error:
+            assert getattr(error.orig, "sqlstate", None) == "55P03"  # lock_not_available
+            return False
+        finally:
+            other.rollback()
+    return True
+
+
+def test_a_transaction_takes_its_tenants_head_only_to_link_just_before_its_commit(service: Service) -> None:
+    tenant = f"tenant-late-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(timezone.utc)
+    runtime = service.runtime()
+    run_in_transaction(runtime.sessions, lambda session: audit_log.append(session, tenant, [_changed(tenant, 0, now)], now))
+    seen: dict[str, bool] = {}
+
+    def work(session: Session) -> audit_log.Appended:
+        first = audit_log.append(session, tenant, [_changed(tenant, 1, now)], now)
+        session.execute(text("SELECT 1"))  # the transaction has begun and goes on after its append
+        seen["after the append"] = _head_is_free(service, tenant)
+        audit_log.append(session, tenant, [_changed(tenant, 2, now), _changed(tenant, 3, now)], now)
+        return first
+
+    first = run_in_transaction(runtime.sessions, work)
+    assert seen == {"after the append": True}
+    assert first.seq == 2  # linked before the commit, in the order appended
+    with transaction(runtime.sessions) as session:
+        entries = list(session.scalars(select(ConsentLogEntry).where(ConsentLogEntry.tenant == tenant).order_by(ConsentLogEntry.seq)))
+    assert [json.loads(e.event)["subject_ref"] for e in entries] == ["s-0", "s-1", "s-2", "s-3"]
+    prev = GENESIS
+    for entry in entries:
+        assert entry.prev == prev and entry.hash == link_hash(prev, json.loads(entry.event))
+        prev = entry.hash
+
+
+def test_asking_where_an_append_stands_links_it_at_once_and_holds_the_head_to_the_commit(service: Service) -> None:
+    tenant = f"tenant-asked-{uuid.uuid4().hex[:8]}"
+    other_tenant = f"{tenant}-b"
+    now = datetime.now(timezone.utc)
+    runtime = service.runtime()
+    for each in (tenant, other_tenant):
+        run_in_transaction(runtime.sessions, lambda session, each=each: audit_log.append(session, each, [_changed(each, 0, now)], now))
+    seen: dict[str, Any] = {}
+
+    def work(session: Session) -> None:
+        audit_log.append(session, other_tenant, [_changed(other_tenant, 1, now)], now)
+        appended = audit_log.append(session, tenant, [_changed(tenant, 1, now)], now)
+        seen["position"] = tuple(appended.position)  # what a receipt signs: known before the commit
+        seen["stored"] = session.scalar(select(ConsentLogEntry.hash).where(ConsentLogEntry.tenant == tenant, ConsentLogEntry.seq == 2))
+        seen["head free"] = _head_is_free(service, tenant)
+        audit_log.append(session, tenant, [_changed(tenant, 2, now)], now)  # staged again, linked at the end
+
+    run_in_transaction(runtime.sessions, work)
+    assert seen["position"] == (2, seen["stored"]) and seen["head free"] is False
+    with transaction(runtime.sessions) as session:
+        heads = {h.tenant: h.seq for h in session.scalars(select(LogHead).where(LogHead.tenant.in_([tenant, other_tenant])))}
+    assert heads == {tenant: 3, other_tenant: 2}
+
+
+def test_a_transaction_that_fails_after_appending_links_nothing(service: Service) -> None:
+    tenant = f"tenant-failed-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(timezone.utc)
+    runtime = service.runtime()
+
+    def work(session: Session) -> None:
+        audit_log.append(session, tenant, [_changed(tenant, 1, now)], now)
+        raise Conflict("test", "the step fails after its append")
+
+    with pytest.raises(Conflict):
+        run_in_transaction(runtime.sessions, work)
+    with transaction(runtime.sessions) as session:
+        assert session.scalar(select(text("count(*)")).select_from(ConsentLogEntry).where(ConsentLogEntry.tenant == tenant)) == 0
+        assert session.get(LogHead, tenant) is None
