@@ -231,16 +231,19 @@ def main() -> int:
     ceiling = median(runs["raw"])
     ceiling_name = (f"raw single-row SQLAlchemy Core INSERT + COMMIT ({args.workers} processes x "
                     f"{args.connections // args.workers} threads)")
-    for name, title, target, minimum in (
-        ("subjects", "`POST /v1/subjects` (durable)", "issue 6: >= 0.50x raw inserts (kept for comparison)", 0.50),
-        ("consents", "`POST /v1/consents` (durable, hash chain, 1 tenant)", "issue 6: >= 0.50x raw inserts (kept for comparison)", 0.50),
-        ("consents_tenants", f"`POST /v1/consents` ({args.tenants} tenants)", "issue 5: chain throughput", None),
+    for name, title, target in (
+        # Issue 6's targets against raw inserts, superseded by issue 17's floors (b) above: a raw
+        # insert writes one row where a registration writes two and a grant three plus a lock
+        # of the chain head. The rows stay so that figures compare with earlier runs.
+        ("subjects", "`POST /v1/subjects` (durable)", "comparison only (issue 6 asked >= 0.50x; superseded by floor (b))"),
+        ("consents", "`POST /v1/consents` (durable, hash chain, 1 tenant)", "comparison only (issue 6 asked >= 0.50x; superseded by floor (b))"),
+        ("consents_tenants", f"`POST /v1/consents` ({args.tenants} tenants)", "issue 5: chain throughput"),
     ):
-        ok, detail = clean(name)
+        detail = clean(name)[1]  # failures show there; a comparison row passes or fails nothing
         value = median(runs[name])
         figures.append(figure(title, value=value, unit="writes/s", runs=runs[name], ceiling=ceiling,
                               ceiling_name=ceiling_name, ceiling_runs=runs["raw"], target=target,
-                              passed=None if minimum is None else ok and value / ceiling >= minimum,
+                              passed=None,
                               detail=f"{detail}; paired per-round ratio {paired_ratio(runs[name], runs['raw']):.2f}x"))
     one_tenant_rate = median(runs["consents"])
     figures.append(figure("`POST /v1/consents`, one tenant's chain", value=one_tenant_rate, unit="writes/s",

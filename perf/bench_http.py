@@ -145,7 +145,9 @@ def main() -> int:
                       f"{paired_ratio(runs['tokens'], runs['floor']):.2f}x"),
         figure("`POST /v1/tokens` (Postgres, 16 connections)", value=tokens_rps, unit="req/s",
                runs=runs["tokens"], ceiling=ceiling, ceiling_name=ceiling_name, ceiling_runs=runs["trivial"],
-               target="issue 6: >= 0.50x trivial (kept for comparison)", passed=tokens_ok and tokens_rps / ceiling >= 0.50,
+               # issue 6's target, superseded by issue 17's floor (a) above: the trivial endpoint
+               # neither reads nor signs. The row stays so that figures compare with earlier runs.
+               target="comparison only (issue 6 asked >= 0.50x trivial; superseded by floor (a))", passed=None,
                detail=f"{tokens_detail}; paired per-round ratio {paired_ratio(runs['tokens'], runs['trivial']):.2f}x"),
         figure("`POST /v1/tokens` p99 latency", value=p99, unit="ms",
                runs=[r.p99_ms for r in results["tokens"]], ceiling=trivial_p99,
