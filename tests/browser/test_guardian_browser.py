@@ -6,7 +6,9 @@ Screenshots of the zh-CN consent page and receipt go to $AGEGATE_SCREENSHOT_DIR 
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,11 @@ def _token(live: Live, child: str) -> dict[str, Any]:
     return response.get_json()  # type: ignore[no-any-return]
 
 
+def _claims(issued: dict[str, Any]) -> dict[str, Any]:
+    payload = issued["token"].split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))  # type: ignore[no-any-return]
+
+
 def test_withdrawal_on_the_management_page_revokes_the_childs_tokens(no_js_page: Any, live: Live) -> None:
     child, parent = live.family(next(_families))
     created = live.ask(child, parent)
@@ -117,6 +124,55 @@ def test_withdrawal_on_the_management_page_revokes_the_childs_tokens(no_js_page:
     after = _token(live, child)
     assert after["features"]["companion"]["decision"] == "needs_consent"
     assert after["features"]["pi_processing"]["decision"] == "needs_consent"
+
+
+def test_a_guardian_sets_controls_on_the_management_page_and_a_loosening_is_refused(page: Any, live: Live) -> None:
+    child, parent = live.family(next(_families))
+    created = live.ask(child, parent)
+    open_and_enter_code(page, created)
+    allow_two_refuse_one(page)
+    page.get_by_role("button", name="提交我的选择").click()
+    before = _token(live, child)
+    assert _claims(before)["limits"]["daily_minutes"] == 60
+
+    page.get_by_role("link", name="管理或撤回同意").click()
+    controls = page.locator("#controls")
+    assert controls.get_by_role("heading", name="8–15 周岁的默认限制（您只能设得更严格）").is_visible()
+    assert "22:00–06:00 (草案数字)" in controls.inner_text()  # the curfew default is a draft figure
+    assert page.evaluate(_UNLABELLED) == []
+
+    page.get_by_label("每日使用时长（分钟）").fill("90")  # looser than the 60 minutes of ages 8-15
+    page.get_by_role("button", name="保存设置").click()
+    assert page.get_by_role("alert").inner_text() == "每日使用时长不能放宽：孩子这个年龄的默认上限是 60 分钟，监护人只能设得更严格。"
+    assert page.get_by_label("每日使用时长（分钟）").input_value() == "90"  # kept as typed, to correct
+    assert live.http.post("/v1/tokens/verify", json={"token": before["token"]}, headers=live.auth).get_json()["active"] is True
+
+    page.get_by_label("每日使用时长（分钟）").fill("30")
+    page.get_by_label("宵禁开始（时:分）").fill("21:00")
+    page.get_by_label("宵禁结束（时:分）").fill("07:00")
+    page.get_by_label("单笔消费上限（元）").fill("20")
+    page.get_by_role("group", name="关闭的功能类别").get_by_label("AI 陪伴聊天").check()
+    screenshot(page, "guardian-controls-zh-CN.png")
+    page.get_by_role("button", name="保存设置").click()
+
+    assert page.get_by_role("status").inner_text() == "已保存。新的限制已生效，应用会收到通知。"
+    in_force = page.locator("#controls dl.limits").first.inner_text()
+    for shown in ("30 分钟", "21:00–07:00", "20 元", "200 元", "AI 陪伴聊天"):
+        assert shown in in_force, in_force
+    assert page.get_by_label("每日使用时长（分钟）").input_value() == "30"
+    assert page.get_by_label("宵禁开始（时:分）").input_value() == "21:00"
+    boxes = [element.bounding_box() for element in page.locator("#controls, #controls input:not([type=hidden]), #controls label, #controls button").all()]
+    assert all(box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360 for box in boxes), boxes
+
+    verified = live.http.post("/v1/tokens/verify", json={"token": before["token"]}, headers=live.auth).get_json()
+    assert verified == {"active": False, "reason": "revoked"}
+    after = _token(live, child)
+    assert _claims(after)["limits"] == {"daily_minutes": 30, "curfew": {"start": "21:00", "end": "07:00"},
+                                        "single_payment_max_cny": 20, "monthly_payment_max_cny": 200}
+    assert after["features"]["companion"] == {"decision": "deny", "reason": "guardian_blocked"}
+    export = live.http.get("/v1/audit/consent-log", headers=live.auth).get_data(as_text=True).splitlines()
+    changes = [line for line in export if '"controls_changed"' in line and f'"child_ref":"{child}"' in line]
+    assert len(changes) == 1
 
 
 def test_the_app_reissues_a_management_link(no_js_page: Any, live: Live) -> None:
