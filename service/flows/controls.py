@@ -14,6 +14,7 @@ from service.domain.consent import check_guardian
 from service.domain.controls import NO_CONTROLS, GuardianControls, check_controls, controls_from_document, limits_for
 from service.domain.evidence import Assurance
 from service.domain.limits import Limits
+from service.domain.policy_sections import LimitBand
 from service.events import catalogue as events
 from service.flows.deps import Deps
 from service.flows.policies import policy_for
@@ -52,6 +53,9 @@ class ControlsView:
     set_by: str | None
     set_at: Any
     log_seq: int | None
+    # the defaults a guardian may only tighten: the child's age band in the policy in force
+    # (as the tenant tightened it), each value with its source; None from 18 on
+    defaults: LimitBand | None
 
 
 def set_controls(session: Session, deps: Deps, change: ControlsChange) -> ControlsView:
@@ -103,7 +107,9 @@ def set_controls(session: Session, deps: Deps, change: ControlsChange) -> Contro
     )
     # Like a withdrawal: every live token of the child carries the old limits or categories.
     status_store.revoke_subject_tokens(session, child, now)
-    return ControlsView(child.subject_ref, controls, limits_for(policy, age, controls), guardian.subject_ref, now, seq)
+    return ControlsView(
+        child.subject_ref, controls, limits_for(policy, age, controls), guardian.subject_ref, now, seq, policy.limits_for_age(age)
+    )
 
 
 def read_controls(session: Session, deps: Deps, query: ControlsQuery) -> ControlsView:
@@ -114,13 +120,15 @@ def read_controls(session: Session, deps: Deps, query: ControlsQuery) -> Control
     in_force = controls_store.in_force(session, query.tenant, query.child_ref, policy.categories)
     controls = NO_CONTROLS if in_force is None else in_force.controls
     age = age_on(subject_store.birth_date_of(deps.kek, child), now.astimezone(tz).date())
-    return _view(child.subject_ref, controls, limits_for(policy, age, controls), in_force)
+    return _view(child.subject_ref, controls, limits_for(policy, age, controls), in_force, policy.limits_for_age(age))
 
 
-def _view(child_ref: str, controls: GuardianControls, limits: Limits | None, in_force: ControlsInForce | None) -> ControlsView:
+def _view(
+    child_ref: str, controls: GuardianControls, limits: Limits | None, in_force: ControlsInForce | None, defaults: LimitBand | None
+) -> ControlsView:
     if in_force is None:
-        return ControlsView(child_ref, controls, limits, None, None, None)
-    return ControlsView(child_ref, controls, limits, in_force.guardian_ref, in_force.set_at, in_force.log_seq)
+        return ControlsView(child_ref, controls, limits, None, None, None, defaults)
+    return ControlsView(child_ref, controls, limits, in_force.guardian_ref, in_force.set_at, in_force.log_seq, defaults)
 
 
 def _found(subjects: dict[str, Subject], subject_ref: str) -> Subject:

@@ -30,7 +30,10 @@ def lang_url(locale: str) -> str:
     args = dict(request.view_args or {})
     endpoint = request.endpoint or ""
     if request.method != "GET":
-        endpoint = "guardian.manage_page" if endpoint.startswith("guardian.manage") else "guardian.consent_page"
+        # by the URL, not the view's name: every form of the management page (withdraw,
+        # controls) posts under /guardian/m/<token>, every form of the consent page under /r/
+        rule = request.url_rule.rule if request.url_rule is not None else ""
+        endpoint = "guardian.manage_page" if rule.startswith("/guardian/m/") else "guardian.consent_page"
     return url_for(endpoint, **args, lang=locale)
 
 

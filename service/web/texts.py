@@ -57,6 +57,38 @@ _ZH = {
     "manage.withdraw": "撤回这项同意",
     "manage.withdrawn": "已撤回同意。",
     "manage.controls": "监护人控制（每日时长、宵禁、消费上限）",
+    "controls.intro": "您可以把孩子的限制设得比默认值更严格，或关闭某些功能类别，但不能放宽默认值。留空的项目使用默认值。保存后立即生效：应用会收到通知，孩子现有的凭证作废，之后按新设置重新签发。",
+    "controls.in_force": "现在对孩子生效的限制",
+    "controls.defaults": "{min}–{max} 周岁的默认限制（您只能设得更严格）",
+    "controls.source": "依据",
+    "controls.draft": "草案数字",
+    "controls.adult": "孩子已满 18 周岁，不再适用未成年人限制。",
+    "controls.set_at": "上次更改：{at}",
+    "controls.set_by_other": "（由另一位监护人更改）",
+    "controls.daily_minutes": "每日使用时长",
+    "controls.curfew": "宵禁时段",
+    "controls.curfew_start": "宵禁开始（时:分）",
+    "controls.curfew_end": "宵禁结束（时:分）",
+    "controls.single_payment_max_cny": "单笔消费上限",
+    "controls.monthly_payment_max_cny": "每月消费上限",
+    "controls.minutes": "{n} 分钟",
+    "controls.cny": "{n} 元",
+    "controls.span": "{start}–{end}",
+    "controls.all_day": "全天",
+    "controls.minutes_label": "每日使用时长（分钟）",
+    "controls.single_label": "单笔消费上限（元）",
+    "controls.monthly_label": "每月消费上限（元）",
+    "controls.leave_empty": "留空：使用默认值",
+    "controls.blocked": "关闭的功能类别",
+    "controls.blocked_help": "勾选的类别对孩子一律不可用，即使您曾同意。",
+    "controls.blocked_none": "（无）",
+    "controls.submit": "保存设置",
+    "controls.saved": "已保存。新的限制已生效，应用会收到通知。",
+    "controls.loosened": "{limit}不能放宽：孩子这个年龄的默认上限是 {allowed}，监护人只能设得更严格。",
+    "controls.loosened_curfew": "宵禁不能缩短：必须至少覆盖默认宵禁 {start}–{end}，监护人只能延长。",
+    "controls.number": "{limit}：请填写不小于 0 的整数，或留空。",
+    "controls.curfew_both": "宵禁：请同时填写开始和结束时间（时:分），或都留空。",
+    "controls.invalid": "这些设置无法保存，请检查后重新提交。",
     "withdraw.question": "确定要撤回以下同意吗？",
     "withdraw.yes": "确定撤回",
     "withdraw.no": "取消",
@@ -114,6 +146,38 @@ _EN = {
     "manage.withdraw": "Withdraw this consent",
     "manage.withdrawn": "Consent withdrawn.",
     "manage.controls": "Guardian controls (daily time, curfew, spending caps)",
+    "controls.intro": "You can make your child's limits stricter than the defaults, or turn categories off; you cannot loosen a default. An empty field keeps the default. A change takes effect at once: the app is told, your child's current tokens stop working and new ones carry the new settings.",
+    "controls.in_force": "Limits now in force for your child",
+    "controls.defaults": "Default limits for ages {min}–{max} (you can only make them stricter)",
+    "controls.source": "Source",
+    "controls.draft": "draft figure",
+    "controls.adult": "Your child is 18 or older: no minors' limits apply.",
+    "controls.set_at": "Last changed: {at}",
+    "controls.set_by_other": "(by another guardian)",
+    "controls.daily_minutes": "Daily time",
+    "controls.curfew": "Curfew",
+    "controls.curfew_start": "Curfew starts (HH:MM)",
+    "controls.curfew_end": "Curfew ends (HH:MM)",
+    "controls.single_payment_max_cny": "Single payment cap",
+    "controls.monthly_payment_max_cny": "Monthly spending cap",
+    "controls.minutes": "{n} min",
+    "controls.cny": "{n} CNY",
+    "controls.span": "{start}–{end}",
+    "controls.all_day": "all day",
+    "controls.minutes_label": "Daily time (minutes)",
+    "controls.single_label": "Single payment cap (CNY)",
+    "controls.monthly_label": "Monthly spending cap (CNY)",
+    "controls.leave_empty": "empty: the default applies",
+    "controls.blocked": "Categories turned off",
+    "controls.blocked_help": "A ticked category is denied to your child, even where you consented to it.",
+    "controls.blocked_none": "(none)",
+    "controls.submit": "Save settings",
+    "controls.saved": "Saved. The new limits are in force and the app has been told.",
+    "controls.loosened": "{limit} cannot be loosened: the default for your child's age is {allowed}, and a guardian may only make it stricter.",
+    "controls.loosened_curfew": "The curfew cannot be shortened: it must cover at least the default curfew {start}–{end}; a guardian may only extend it.",
+    "controls.number": "{limit}: enter a whole number of 0 or more, or leave it empty.",
+    "controls.curfew_both": "Curfew: fill in both the start and the end (HH:MM), or leave both empty.",
+    "controls.invalid": "These settings cannot be saved; check them and submit again.",
     "withdraw.question": "Do you want to withdraw this consent?",
     "withdraw.yes": "Yes, withdraw",
     "withdraw.no": "Cancel",
@@ -138,6 +202,16 @@ _BASES_ZH = {
 }
 
 
+# The policy names the sources of its limits in English too; a tenant's own limits are
+# "tenant policy <version>" (domain/tenant_policy.py).
+_SOURCES_ZH = {
+    "CAC Guidelines for the Minors' Mode of the Mobile Internet (2023 draft for comment)": "《移动互联网未成年人模式建设指南》（2023 年征求意见稿）",
+    "CAC Guidelines for the Minors' Mode of the Mobile Internet (final text)": "《移动互联网未成年人模式建设指南》（正式文本）",
+    "project default (Regulations on the Protection of Minors Online, 2024, Art. 44 leaves the amounts to providers)": "本服务默认值（《未成年人网络保护条例》（2024）第四十四条将金额交由服务提供者确定）",
+}
+_TENANT_SOURCE = "tenant policy "
+
+
 def words(locale: str) -> Mapping[str, str]:
     return _WORDS.get(locale, _ZH)
 
@@ -146,6 +220,15 @@ def basis_in(locale: str, basis: str) -> str:
     if locale == "zh-CN":
         return _BASES_ZH.get(basis, basis)
     return basis
+
+
+def source_in(locale: str, source: str) -> str:
+    """The source of a default limit in the page's language."""
+    if locale != "zh-CN":
+        return source
+    if source.startswith(_TENANT_SOURCE):
+        return f"应用的政策 {source[len(_TENANT_SOURCE):]}"
+    return _SOURCES_ZH.get(source, source)
 
 
 def pick_locale(asked: str | None, fallback: str) -> str:

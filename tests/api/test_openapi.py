@@ -421,6 +421,12 @@ def test_consent_requests_and_the_guardian_pages(http, auth) -> None:  # type: i
     manage = "/guardian/m/" + check(link, "POST", "/v1/consent-requests/{request_id}/manage-link")["manage_url"].rsplit("/", 1)[1]
     check(http.get(manage), "GET", "/guardian/m/{token}")
     check(http.post(manage + "/withdraw", data={"csrf": csrf, "consent_id": "none"}), "POST", "/guardian/m/{token}/withdraw")
+    loosened = http.post(manage + "/controls", data={"csrf": csrf, "daily_minutes": "1441"})
+    assert loosened.status_code == 422
+    check(loosened, "POST", "/guardian/m/{token}/controls")
+    tightened = http.post(manage + "/controls", data={"csrf": csrf, "daily_minutes": "30", "blocked": "digital_human"})
+    assert tightened.status_code == 303
+    check(tightened, "POST", "/guardian/m/{token}/controls")
     stylesheet = http.get("/guardian/static/guardian.css")
     check(stylesheet, "GET", "/guardian/static/{filename}")
     stylesheet.close()

@@ -6,12 +6,19 @@ Screenshots of the zh-CN consent page and receipt go to $AGEGATE_SCREENSHOT_DIR 
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
+from agegate_verifier.statuslist import decode_statuses, status_at
+
 from service.guardian.receipts import read_receipt
+from service.store.status import LIST_CAPACITY
+from service.tokens.online import STATUS_REFRESH_SECONDS
 from tests.browser.conftest import Live
 
 _families = itertools.count(1)
@@ -93,6 +100,34 @@ def _token(live: Live, child: str) -> dict[str, Any]:
     return response.get_json()  # type: ignore[no-any-return]
 
 
+def _claims(issued: dict[str, Any]) -> dict[str, Any]:
+    payload = issued["token"].split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))  # type: ignore[no-any-return]
+
+
+def _published_status(live: Live, issued: dict[str, Any]) -> int:
+    """The token's bit in its status list as served now (what offline verifiers fetch; read
+    from the database on each request, 1 = revoked)."""
+    where = _claims(issued)["status"]["status_list"]
+    listed = _claims({"token": live.http.get(where["uri"][len(live.base):]).get_data(as_text=True)})["status_list"]
+    return status_at(decode_statuses(listed["lst"], max_bytes=LIST_CAPACITY // 8), where["idx"], listed["bits"])
+
+
+def _verified_revoked_within_the_refresh(live: Live, issued: dict[str, Any], changed_by: float) -> None:
+    """POST /v1/tokens/verify answers `revoked` once its status cache has refreshed: every call
+    made more than STATUS_REFRESH_SECONDS after `changed_by` (a moment the revocation had
+    committed by) reads the list again (README: "the online endpoint within a second"). A
+    verify of the same list just before the change may keep an earlier answer until then."""
+    while True:
+        asked_at = time.monotonic()
+        verified = live.http.post("/v1/tokens/verify", json={"token": issued["token"]}, headers=live.auth).get_json()
+        if verified == {"active": False, "reason": "revoked"}:
+            return
+        assert verified["active"] is True, verified
+        assert asked_at - changed_by <= STATUS_REFRESH_SECONDS, f"still active {asked_at - changed_by:.2f} s after the change"
+        time.sleep(0.05)
+
+
 def test_withdrawal_on_the_management_page_revokes_the_childs_tokens(no_js_page: Any, live: Live) -> None:
     child, parent = live.family(next(_families))
     created = live.ask(child, parent)
@@ -117,6 +152,59 @@ def test_withdrawal_on_the_management_page_revokes_the_childs_tokens(no_js_page:
     after = _token(live, child)
     assert after["features"]["companion"]["decision"] == "needs_consent"
     assert after["features"]["pi_processing"]["decision"] == "needs_consent"
+
+
+def test_a_guardian_sets_controls_on_the_management_page_and_a_loosening_is_refused(page: Any, live: Live) -> None:
+    child, parent = live.family(next(_families))
+    created = live.ask(child, parent)
+    open_and_enter_code(page, created)
+    allow_two_refuse_one(page)
+    page.get_by_role("button", name="提交我的选择").click()
+    before = _token(live, child)
+    assert _claims(before)["limits"]["daily_minutes"] == 60
+
+    page.get_by_role("link", name="管理或撤回同意").click()
+    controls = page.locator("#controls")
+    assert controls.get_by_role("heading", name="8–15 周岁的默认限制（您只能设得更严格）").is_visible()
+    assert "22:00–06:00 (草案数字)" in controls.inner_text()  # the curfew default is a draft figure
+    assert page.evaluate(_UNLABELLED) == []
+
+    page.get_by_label("每日使用时长（分钟）").fill("90")  # looser than the 60 minutes of ages 8-15
+    page.get_by_role("button", name="保存设置").click()
+    assert page.get_by_role("alert").inner_text() == "每日使用时长不能放宽：孩子这个年龄的默认上限是 60 分钟，监护人只能设得更严格。"
+    assert page.get_by_label("每日使用时长（分钟）").input_value() == "90"  # kept as typed, to correct
+    assert _published_status(live, before) == 0  # a refused change revokes nothing
+    assert live.http.post("/v1/tokens/verify", json={"token": before["token"]}, headers=live.auth).get_json()["active"] is True
+
+    page.get_by_label("每日使用时长（分钟）").fill("30")
+    page.get_by_label("宵禁开始（时:分）").fill("21:00")
+    page.get_by_label("宵禁结束（时:分）").fill("07:00")
+    page.get_by_label("单笔消费上限（元）").fill("20")
+    page.get_by_role("group", name="关闭的功能类别").get_by_label("AI 陪伴聊天").check()
+    screenshot(page, "guardian-controls-zh-CN.png")
+    page.get_by_role("button", name="保存设置").click()
+
+    assert page.get_by_role("status").inner_text() == "已保存。新的限制已生效，应用会收到通知。"
+    saved_by = time.monotonic()  # the page says saved: the change and its revocation have committed
+    assert _published_status(live, before) == 1  # the status bit flipped in the same transaction
+    in_force = page.locator("#controls dl.limits").first.inner_text()
+    for shown in ("30 分钟", "21:00–07:00", "20 元", "200 元", "AI 陪伴聊天"):
+        assert shown in in_force, in_force
+    assert page.get_by_label("每日使用时长（分钟）").input_value() == "30"
+    assert page.get_by_label("宵禁开始（时:分）").input_value() == "21:00"
+    boxes = [element.bounding_box() for element in page.locator("#controls, #controls input:not([type=hidden]), #controls label, #controls button").all()]
+    assert all(box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360 for box in boxes), boxes
+
+    # the verify above (after the refusal) read the status list moments ago: the online
+    # endpoint may answer from that read for up to STATUS_REFRESH_SECONDS, not longer
+    _verified_revoked_within_the_refresh(live, before, saved_by)
+    after = _token(live, child)
+    assert _claims(after)["limits"] == {"daily_minutes": 30, "curfew": {"start": "21:00", "end": "07:00"},
+                                        "single_payment_max_cny": 20, "monthly_payment_max_cny": 200}
+    assert after["features"]["companion"] == {"decision": "deny", "reason": "guardian_blocked"}
+    export = live.http.get("/v1/audit/consent-log", headers=live.auth).get_data(as_text=True).splitlines()
+    changes = [line for line in export if '"controls_changed"' in line and f'"child_ref":"{child}"' in line]
+    assert len(changes) == 1
 
 
 def test_the_app_reissues_a_management_link(no_js_page: Any, live: Live) -> None:
