@@ -98,7 +98,7 @@ def build_runtime(
         # tests' connection-bound sessions are flushed only by the requests themselves.
         activity=ActivityRecorder(sessions, settings.timezone, background=own_sessions),
         reporting=ReportingDatabase(sessions, settings.replica_database_url, settings.database_timeouts),
-        group_commit=GroupCommit(sessions),
+        group_commit=GroupCommit(sessions, settings.group_commit_batch),
     )
 
 

@@ -17,11 +17,15 @@ from agegate_verifier.jose import b64url_decode
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from service.store.group_commit import MAX_BATCH as GROUP_COMMIT_BATCH
+
 log = logging.getLogger("agegate.config")
 
 DEFAULT_DATABASE_URL = "sqlite:///var/agegate.db"
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
 MAX_TOKEN_TTL = 86_400
+# a batch's steps hold their subjects' locks until its commit: beyond this, waiting grows
+MAX_GROUP_COMMIT_BATCH = 1024
 # A fixed, public key so a laptop runs with no set-up. Anything it protects is readable by
 # anyone holding this source file, which is why Settings.from_env warns loudly when it is used.
 DEVELOPMENT_KEK = b"agegate-development-kek-NOT-SAFE"
@@ -158,6 +162,8 @@ class Settings:
     serving: Serving = field(default_factory=lambda: Serving())
     # where rate-limit counters live: memory:// per process, redis://... shared by instances
     rate_limit_storage: str = "memory://"
+    # most grants of one tenant one transaction takes (store/group_commit.py); 1: each alone
+    group_commit_batch: int = GROUP_COMMIT_BATCH
 
     def __repr__(self) -> str:
         replica = _mask_password(self.replica_database_url) if self.replica_database_url else None
@@ -196,6 +202,9 @@ class Settings:
             metrics_token=_metrics_token(env.get("AGEGATE_METRICS_TOKEN")),
             serving=Serving.from_env(env),
             rate_limit_storage=_rate_limit_storage(env.get("AGEGATE_RATE_LIMIT_STORAGE", "memory://")),
+            group_commit_batch=_count(
+                "AGEGATE_GROUP_COMMIT_BATCH", env.get("AGEGATE_GROUP_COMMIT_BATCH"), GROUP_COMMIT_BATCH, MAX_GROUP_COMMIT_BATCH
+            ),
         )
 
 

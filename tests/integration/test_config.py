@@ -29,6 +29,7 @@ def test_an_empty_environment_gives_the_documented_defaults() -> None:
     assert settings.token_ttl == 3600
     assert settings.status_ttl == 60
     assert dict(settings.attesters) == {}
+    assert settings.group_commit_batch == 32
 
 
 def test_an_unset_kek_logs_a_loud_warning_naming_the_variable(caplog: pytest.LogCaptureFixture) -> None:
@@ -56,6 +57,7 @@ def test_every_variable_is_read() -> None:
         AGEGATE_TOKEN_TTL="900",
         AGEGATE_STATUS_TTL="30",
         AGEGATE_ATTESTERS='{"https://idv.example.com": "/etc/agegate/idv-jwks.json"}',
+        AGEGATE_GROUP_COMMIT_BATCH="1",
     )
     assert settings.database_url == "postgresql+psycopg://agegate:pw@db.internal:5432/agegate"
     assert settings.issuer == "https://age.example.com"  # no trailing slash: it prefixes published URLs
@@ -63,6 +65,7 @@ def test_every_variable_is_read() -> None:
     assert settings.token_ttl == 900
     assert settings.status_ttl == 30
     assert dict(settings.attesters) == {"https://idv.example.com": "/etc/agegate/idv-jwks.json"}
+    assert settings.group_commit_batch == 1
 
 
 @pytest.mark.parametrize(
@@ -116,6 +119,10 @@ def test_sqlite_and_psycopg_urls_are_accepted(url: str) -> None:
         ("AGEGATE_ATTESTERS", '"https://idv.example.com"'),
         ("AGEGATE_ATTESTERS", '{"https://idv.example.com": 1}'),
         ("AGEGATE_ATTESTERS", '{"https://idv.example.com": ["a"]}'),
+        ("AGEGATE_GROUP_COMMIT_BATCH", "0"),
+        ("AGEGATE_GROUP_COMMIT_BATCH", "1025"),
+        ("AGEGATE_GROUP_COMMIT_BATCH", "8.5"),
+        ("AGEGATE_GROUP_COMMIT_BATCH", ""),
     ],
 )
 def test_a_bad_value_raises_one_config_error_naming_the_variable(variable: str, value: str) -> None:

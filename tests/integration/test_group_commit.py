@@ -209,6 +209,25 @@ def test_one_batch_answers_each_grant_with_its_own_result_or_error(service: Serv
     assert sorted(regretted) == [i for i in range(count) if i % 3 == 1]
 
 
+def test_a_batch_of_one_commits_each_waiting_grant_in_its_own_transaction(service: Service) -> None:
+    """AGEGATE_GROUP_COMMIT_BATCH=1: grants queue on the tenant as before, each committed alone."""
+    runtime = service.runtime()
+    group = GroupCommit(runtime.sessions, max_batch=1)
+
+    def step(i: int):  # type: ignore[no-untyped-def]
+        def run(session: Session) -> tuple[int, str]:
+            granted = grant_consent(session, runtime.deps, ConsentGrant(TENANT, service.client_id, terms(f"alone-{i}", "child")))
+            return session.scalar(text("SELECT txid_current()")), granted.record.consent.consent_id
+        return run
+
+    before = len(chain(service))
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        futures = queued_as_one_batch(pool, group, TENANT, [step(i) for i in range(4)])
+        granted = [future.result(timeout=30) for future in futures]
+    assert len({txid for txid, _ in granted}) == 4
+    assert [e["consent_id"] for e in chain(service)[before:]] == [consent_id for _, consent_id in granted]
+
+
 def test_a_deadlock_inside_a_batch_runs_the_whole_batch_again_and_each_step_keeps_its_answer(service: Service) -> None:
     runtime = service.runtime()
     group = runtime.group_commit
