@@ -39,7 +39,7 @@ from service.events.catalogue import timestamp
 from service.store.models import ConsentLogEntry, LogHead
 
 __all__ = [
-    "Appended", "LogPosition", "Staging", "append", "entries", "head", "head_before", "link_staged", "stage_until_commit",
+    "Appended", "LogPosition", "Staging", "append", "entries", "head_before", "link_staged", "stage_until_commit",
     "timestamp",
 ]
 
@@ -49,12 +49,6 @@ class LogPosition(NamedTuple):
 
     seq: int
     hash: str
-
-
-def head(session: Session, tenant: str) -> LogPosition:
-    """The tenant's last entry, as this transaction sees it (after an append: that entry)."""
-    row = session.connection().execute(select(LogHead.seq, LogHead.hash).where(LogHead.tenant == tenant)).first()
-    return LogPosition(0, GENESIS) if row is None else LogPosition(row.seq, row.hash)
 
 
 class _Head(NamedTuple):
