@@ -233,9 +233,8 @@ def main() -> int:
             "consents_one_by_one": load("consents_one_by_one", "/v1/consents", one_tenant, alone.base),
         }
         if args.only is not None:
-            variants = {name: variants[name] for name in (args.only, f"floor_{args.only}")}
-            if args.only == "consents":
-                variants["consents_one_by_one"] = load("consents_one_by_one", "/v1/consents", one_tenant, alone.base)
+            chosen = (args.only, f"floor_{args.only}", *(("consents_one_by_one",) if args.only == "consents" else ()))
+            variants = {name: variants[name] for name in chosen}
         runs = alternate(variants, args.rounds)
 
     def clean(name: str) -> tuple[bool, str]:

@@ -168,7 +168,9 @@ class Staging:
     A group commit's running step's appends are pending until the step ends: `keep` when its
     savepoint was released, `drop` when it was rolled back (its entries must never be linked).
     A transaction's own staging (`for_transaction`) keeps every append at once and links
-    what it holds whenever an `Appended.position` is asked for.
+    what it holds whenever an `Appended.position` is asked for. It does not follow savepoints:
+    a step that appends inside a SAVEPOINT it may roll back must ask the position before the
+    savepoint ends (the controls flow does), or the rolled-back append is still linked.
     """
 
     def __init__(self) -> None:

@@ -4,7 +4,7 @@ Every append to a tenant's consent log locks the tenant's chain head until commi
 tenant's writers, each in a transaction of its own, can never commit faster than one commit
 after another. Here the writers of a tenant that arrive while a transaction of that tenant is
 running wait for it; the next of them to run (the leader) then takes every step waiting, up
-to MAX_BATCH, and runs them in ONE transaction:
+to its batch size (AGEGATE_GROUP_COMMIT_BATCH), and runs them in ONE transaction:
 
 - the steps one after another, in arrival order, with no savepoint: the common batch, where
   every step succeeds, pays nothing for isolating them. If one raises, that transaction is
@@ -43,9 +43,6 @@ from service.store.transactions import ABORTED_TO_RETRY, run_in_transaction
 
 T = TypeVar("T")
 
-# Steps one transaction takes at most; more waiting ones wait for the next transaction.
-MAX_BATCH = 32
-
 
 @dataclass
 class _Waiter(Generic[T]):
@@ -71,7 +68,7 @@ class _Tenant:
 class GroupCommit:
     """Runs steps that append to one tenant's chain, batched per tenant (see the module doc)."""
 
-    def __init__(self, sessions: sessionmaker[Session], max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, sessions: sessionmaker[Session], max_batch: int) -> None:
         self._sessions = sessions
         self._max_batch = max_batch
         self._guard = threading.Lock()
